@@ -1,0 +1,72 @@
+"""Writes one JSON line per document from ``predict``: label(s), probabilities and topic words."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from callbacks.files import atomic_write
+from lightning_modules.metrics import aggregate_by_document
+
+log = logging.getLogger(__name__)
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Aggregates partition predictions per document and writes them as JSON Lines.
+
+    Each line: ``id``, ``label`` (single-label) or ``labels`` (multi-label, probability >= 0.5),
+    ``probabilities`` by label, the document's gold ``true_labels`` when known, and, for TopicBERT,
+    its dominant ``topic`` (largest posterior-mean component) with that topic's ``topic_words``.
+
+    Args:
+        output_path: the JSONL file; defaults to ``predictions.jsonl`` in the run folder.
+        top_words: words listed per topic.
+    """
+
+    def __init__(self, output_path: str | None = None, top_words: int = 10):
+        super().__init__(write_interval="epoch")
+        self.output_path = output_path
+        self.top_words = top_words
+        self.written: Path | None = None
+
+    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions, batch_indices):
+        outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        doc_index = torch.cat([o["doc_index"] for o in outputs]).cpu()
+        docs, probs = aggregate_by_document(doc_index, torch.cat([o["probs"] for o in outputs]).float().cpu())
+        topics = None
+        if "topic" in outputs[0]:
+            first = torch.cat([o["topic"] for o in outputs]).cpu()
+            topics = dict(zip(doc_index.tolist(), first.tolist(), strict=True))
+        datamodule = trainer.datamodule
+        names = datamodule.label_names
+        ids = datamodule.document_ids("predict")
+        gold = datamodule.datasets["predict"].collator.labels
+        topic_words = None
+        indices = pl_module.topic_word_indices(self.top_words) if topics is not None else None
+        if indices is not None:
+            words = datamodule.vocabulary.words
+            topic_words = [[words[i] for i in row] for row in indices.tolist()]
+        multi_label = bool(getattr(pl_module, "multi_label", False))
+        path = Path(self.output_path or Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl")
+        with atomic_write(path) as f:
+            for doc, row in zip(docs.tolist(), probs.tolist(), strict=True):
+                record = {"id": ids[doc]}
+                if multi_label:
+                    record["labels"] = [n for n, p in zip(names, row, strict=True) if p >= 0.5]
+                else:
+                    record["label"] = names[max(range(len(row)), key=row.__getitem__)]
+                record["probabilities"] = {n: round(p, 6) for n, p in zip(names, row, strict=True)}
+                if gold[doc].any():
+                    record["true_labels"] = [n for n, g in zip(names, gold[doc], strict=True) if g > 0]
+                if topics is not None:
+                    record["topic"] = topics[doc]
+                    record["topic_words"] = topic_words[topics[doc]]
+                f.write(json.dumps(record) + "\n")
+        self.written = path
+        log.info("Wrote %d document predictions to %s", len(docs), path)
+        print(f"Predictions for {len(docs)} documents written to {path}")

@@ -1,0 +1,123 @@
+"""Examples, batches and batch order.
+
+A training example is one partition (token view) or one document (BoW-only view); it always
+carries its document's index, so the document's BoW vector and labels are looked up at collate
+time and predictions can be aggregated per document later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from datamodules.tokens import SpecialTokens, TokenizedSplit, partition
+
+
+class PartitionDataset(Dataset):
+    """Every partition of every document of one split."""
+
+    def __init__(self, tokenized: TokenizedSplit, max_length: int, num_partitions: int, special: SpecialTokens):
+        self.parts: list[np.ndarray] = []
+        self.doc_index: list[int] = []
+        for doc in range(len(tokenized)):
+            for part in partition(tokenized.document(doc), max_length, num_partitions, special):
+                self.parts.append(part)
+                self.doc_index.append(doc)
+        self.lengths = np.fromiter((len(p) for p in self.parts), dtype=np.int64, count=len(self.parts))
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"input_ids": self.parts[i], "doc_index": self.doc_index[i]}
+
+
+class DocumentDataset(Dataset):
+    """One example per document (the BoW-only view used to pretrain the topic model)."""
+
+    def __init__(self, num_docs: int, lengths: np.ndarray):
+        self.num_docs = num_docs
+        self.lengths = lengths
+
+    def __len__(self) -> int:
+        return self.num_docs
+
+    def __getitem__(self, i: int) -> dict:
+        return {"doc_index": i}
+
+
+@dataclass
+class Collator:
+    """Builds the batch dict: ``input_ids``, ``attention_mask`` (token view only), ``bow``,
+    ``labels`` (multi-hot float, documents x labels) and ``doc_index``.
+
+    Token sequences are padded only to the longest in the batch.
+    """
+
+    bow: sp.csr_matrix
+    labels: np.ndarray
+    pad_id: int = 0
+
+    def __call__(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
+        docs = np.asarray([item["doc_index"] for item in items], dtype=np.int64)
+        batch = {
+            "bow": torch.from_numpy(self.bow[docs].toarray()),
+            "labels": torch.from_numpy(self.labels[docs]),
+            "doc_index": torch.from_numpy(docs),
+        }
+        if "input_ids" in items[0]:
+            width = max(len(item["input_ids"]) for item in items)
+            ids = np.full((len(items), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(items), width), dtype=np.int64)
+            for row, item in enumerate(items):
+                ids[row, : len(item["input_ids"])] = item["input_ids"]
+                mask[row, : len(item["input_ids"])] = 1
+            batch["input_ids"] = torch.from_numpy(ids)
+            batch["attention_mask"] = torch.from_numpy(mask)
+        return batch
+
+
+class LengthBucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar length, so dynamic padding wastes little.
+
+    Training order: shuffle all examples, sort within windows of ``bucket_batches`` batches by
+    length, cut into batches, shuffle the batches. Deterministic for a given seed and epoch.
+    Without shuffling, batches run from the longest examples to the shortest.
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0, bucket_batches: int = 50):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.bucket_batches = bucket_batches
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if not self.shuffle:
+            order = np.argsort(-self.lengths, kind="stable")
+            yield from (order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
+            return
+        rng = np.random.default_rng((self.seed, self.epoch))
+        order = rng.permutation(len(self.lengths))
+        window = self.batch_size * self.bucket_batches
+        batches = []
+        for start in range(0, len(order), window):
+            chunk = order[start : start + window]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        for i in rng.permutation(len(batches)):
+            yield batches[i].tolist()

@@ -1,0 +1,38 @@
+"""Disk cache of prepared arrays: atomic writes, and corrupt files detected and rebuilt."""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from callbacks.files import atomic_write
+
+log = logging.getLogger(__name__)
+CACHE_ENV = "TOPICBERT_CACHE"
+
+
+def resolve_cache_dir(cache_dir: str | None) -> Path:
+    """The cache root: the argument, else ``$TOPICBERT_CACHE``, else ``~/.cache/topicbert``."""
+    return Path(cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "topicbert").expanduser()
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write an ``.npz`` through a temporary file and a rename, so readers never see half a file."""
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays in ``path``, or None when it is missing or unreadable (then it is rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        log.warning("Cache file %s is corrupt (%s); rebuilding it.", path, err)
+        return None

@@ -1,0 +1,177 @@
+"""Fine-tuning TopicBERT (or, with the topic model off, the BERT baseline) as a LightningModule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+
+from lightning_modules.losses import class_probabilities, classification_loss, joint_loss
+from lightning_modules.metrics import DocumentAggregator, classification_metrics, metric_inputs
+from lightning_modules.optim import linear_warmup_decay, param_groups
+from models.nvdm import NVDM, Activation
+from models.topicbert import Pooling, TopicBert, load_encoder
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint that does not fit the configured model; the message says what differs."""
+
+
+def load_nvdm_weights(nvdm: NVDM, path: str, expected: dict) -> None:
+    """Initialise ``nvdm`` from a checkpoint written by ``fit --config configs/nvdm.yaml``."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"nvdm_checkpoint {path!r} does not exist. Pretrain the topic model with "
+            "'python cli.py fit --config configs/nvdm.yaml' and pass its best checkpoint, or set it to null."
+        )
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    found = checkpoint.get("hyper_parameters", {})
+    differ = [f"{k}: checkpoint {found.get(k)!r} vs model {v!r}" for k, v in expected.items() if found.get(k) != v]
+    if differ:
+        raise CheckpointMismatchError(
+            f"The NVDM checkpoint {path} does not match this model ({'; '.join(differ)}). Pretrain the NVDM "
+            "on the same dataset and vocabulary settings, with the same topic-model sizes."
+        )
+    prefix = "model."
+    nvdm.load_state_dict({k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)})
+
+
+class TopicBertTask(pl.LightningModule):
+    """Joint fine-tuning of an encoder and the NVDM topic model on partitioned documents.
+
+    Loss: ``alpha * CE + (1 - alpha) * NVDM loss per word`` (see ``NVDMOutput.loss_per_word``).
+    Validation and test score documents, not partitions: a document's class probabilities are the
+    mean over its partitions.
+
+    Args:
+        encoder: Hugging Face encoder name or folder (linked from ``data.tokenizer``).
+        num_labels: number of classes (linked from the data).
+        vocab_size: topic-model vocabulary size (linked from the data).
+        multi_label: sigmoid/BCE instead of softmax/CE (linked from the data).
+        use_topic_model: False gives the plain fine-tuned BERT baseline.
+        num_topics: K, topics of the NVDM.
+        nvdm_hidden_size: width of the NVDM encoder MLP.
+        nvdm_activation: non-linearity of the NVDM encoder.
+        nvdm_samples: S, posterior samples per training step.
+        nvdm_checkpoint: a pretrained NVDM checkpoint to start the topic model from.
+        alpha: weight of the classification loss in the joint objective.
+        dropout: dropout on the pooled encoder vector.
+        pooling: ``cls`` (the paper) or ``mean`` of token vectors.
+        encoder_lr: AdamW learning rate of the pretrained encoder.
+        head_lr: AdamW learning rate of the topic model, projection and classifier.
+        weight_decay: AdamW weight decay (not applied to biases and norms).
+        warmup_ratio: share of all training steps spent warming the learning rate up.
+        attn_implementation: ``sdpa`` (fused attention) or ``eager`` (the paper-era baseline).
+    """
+
+    def __init__(
+        self,
+        encoder: str = "sentence-transformers/all-MiniLM-L6-v2",
+        num_labels: int = 2,
+        vocab_size: int = 2000,
+        multi_label: bool = False,
+        use_topic_model: bool = True,
+        num_topics: int = 100,
+        nvdm_hidden_size: int = 256,
+        nvdm_activation: Activation = "sigmoid",
+        nvdm_samples: int = 1,
+        nvdm_checkpoint: str | None = None,
+        alpha: float = 0.9,
+        dropout: float = 0.1,
+        pooling: Pooling = "cls",
+        encoder_lr: float = 2e-5,
+        head_lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        attn_implementation: Literal["sdpa", "eager"] = "sdpa",
+    ):
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha}.")
+        self.save_hyperparameters()
+        nvdm = (
+            NVDM(vocab_size, num_topics, nvdm_hidden_size, nvdm_activation, nvdm_samples) if use_topic_model else None
+        )
+        self.model = TopicBert(load_encoder(encoder, attn_implementation), num_labels, nvdm, dropout, pooling)
+        self.multi_label = multi_label
+        self.alpha = alpha
+        self.val_documents = DocumentAggregator()
+        self.test_documents = DocumentAggregator()
+        self.val_metrics = classification_metrics(num_labels, multi_label, prefix="val_")
+        self.test_metrics = classification_metrics(num_labels, multi_label, prefix="test_")
+
+    def setup(self, stage: str) -> None:
+        # Before a resumed checkpoint is restored, so resuming keeps the fine-tuned topic model.
+        if stage == "fit" and self.hparams.nvdm_checkpoint and self.model.nvdm is not None:
+            expected = {
+                "vocab_size": self.hparams.vocab_size,
+                "num_topics": self.hparams.num_topics,
+                "hidden_size": self.hparams.nvdm_hidden_size,
+                "activation": self.hparams.nvdm_activation,
+            }
+            load_nvdm_weights(self.model.nvdm, self.hparams.nvdm_checkpoint, expected)
+
+    def forward(self, batch: dict):
+        return self.model(batch["input_ids"], batch["attention_mask"], batch.get("bow"))
+
+    def _losses(self, batch: dict, output) -> dict[str, torch.Tensor]:
+        ce = classification_loss(output.logits, batch["labels"], self.multi_label)
+        topic = output.topics.loss_per_word.mean() if output.topics is not None else None
+        losses = {"loss": joint_loss(ce, topic, self.alpha), "ce": ce}
+        if topic is not None:
+            losses["nvdm_loss"] = topic
+        return losses
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        losses = self._losses(batch, self(batch))
+        size = len(batch["doc_index"])
+        self.log("train_loss", losses["loss"], prog_bar=True, batch_size=size)
+        self.log_dict({f"train_{k}": v for k, v in losses.items() if k != "loss"}, batch_size=size)
+        return losses["loss"]
+
+    def _evaluate(self, batch: dict, documents: DocumentAggregator, prefix: str) -> None:
+        output = self(batch)
+        losses = self._losses(batch, output)
+        self.log_dict({f"{prefix}_{k}": v for k, v in losses.items()}, batch_size=len(batch["doc_index"]))
+        documents.update(batch["doc_index"], class_probabilities(output.logits, self.multi_label), batch["labels"])
+
+    def _score_documents(self, documents: DocumentAggregator, metrics) -> None:
+        _, probs, targets = documents.compute()
+        documents.reset()
+        scores = metrics(*metric_inputs(probs, targets, self.multi_label))
+        metrics.reset()
+        self.log_dict(scores, prog_bar=True)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, self.val_documents, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._score_documents(self.val_documents, self.val_metrics)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, self.test_documents, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._score_documents(self.test_documents, self.test_metrics)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Partition-level outputs; ``callbacks.PredictionWriter`` aggregates them per document."""
+        output = self(batch)
+        result = {"doc_index": batch["doc_index"], "probs": class_probabilities(output.logits, self.multi_label)}
+        if output.topics is not None:
+            result["topic"] = output.topics.mean.argmax(-1)
+        return result
+
+    def topic_word_indices(self, top_n: int) -> torch.Tensor | None:
+        return self.model.nvdm.topic_word_indices(top_n) if self.model.nvdm is not None else None
+
+    def configure_optimizers(self):
+        groups = param_groups(
+            self.model, self.model.encoder, self.hparams.encoder_lr, self.hparams.head_lr, self.hparams.weight_decay
+        )
+        optimizer = torch.optim.AdamW(groups, fused=True)  # one kernel for all parameters: ~10% per CPU step
+        total = self.trainer.estimated_stepping_batches
+        scheduler = linear_warmup_decay(optimizer, int(self.hparams.warmup_ratio * total), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

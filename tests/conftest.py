@@ -1,0 +1,108 @@
+"""Shared fixtures: a tiny random BERT with its WordPiece tokenizer, and tiny labelled corpora.
+
+The encoder is saved with ``save_pretrained`` into a temporary folder, so tests exercise the same
+``from_pretrained(path)`` loading path as real runs, offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+_shared_nltk = Path(__file__).resolve().parents[2] / "shared" / "nltk_data"
+if "NLTK_DATA" not in os.environ and _shared_nltk.is_dir():
+    os.environ["NLTK_DATA"] = str(_shared_nltk)
+
+TOPICS = {
+    "sport": "goal match team player score league coach season stadium referee",
+    "finance": "bank stock market profit shares investor dividend trading earnings quarter",
+    "science": "atom cell laboratory experiment physics molecule research theory energy particle",
+}
+FILLER = [
+    *("the", "a", "of", "and", "to", "in", "report", "said"),
+    *("today", "new", "people", "year", "week", "time", "group"),
+]
+
+
+def make_document(rng: random.Random, label: str, length: int) -> str:
+    words = TOPICS[label].split()
+    return " ".join(rng.choice(words) if rng.random() < 0.6 else rng.choice(FILLER) for _ in range(length))
+
+
+def make_split(rng: random.Random, n: int, min_len: int = 5, max_len: int = 90) -> list[dict]:
+    labels = sorted(TOPICS)
+    return [
+        {
+            "id": f"d{rng.randrange(10**9)}-{i}",
+            "label": labels[i % 3],
+            "text": make_document(rng, labels[i % 3], rng.randint(min_len, max_len)),
+        }
+        for i in range(n)
+    ]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus_dir(tmp_path_factory) -> Path:
+    """A folder with train.jsonl and test.jsonl: 90 / 30 documents of three topics, 5-90 words."""
+    folder = tmp_path_factory.mktemp("tiny_corpus")
+    rng = random.Random(0)
+    write_jsonl(folder / "train.jsonl", make_split(rng, 90))
+    write_jsonl(folder / "test.jsonl", make_split(rng, 30))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide random BERT and a WordPiece tokenizer covering the tiny corpora's words."""
+    import transformers
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    words = sorted({w for text in TOPICS.values() for w in text.split()} | set(FILLER))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz")]
+    vocab_file = folder / "vocab.txt"
+    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        tokenizer = BertTokenizerFast(vocab=str(vocab_file))
+    else:
+        tokenizer = BertTokenizerFast(vocab_file=str(vocab_file))
+    tokenizer.model_max_length = 128
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    """A fresh cache root per test, also exported as $TOPICBERT_CACHE."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("TOPICBERT_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The real datasets: $TOPICBERT_DATA, else ../shared/data beside the repository."""
+    folder = Path(os.environ.get("TOPICBERT_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    if not (folder / "r8").is_dir():
+        pytest.fail(f"Real-data tests need the datasets: set TOPICBERT_DATA (looked in {folder}).")
+    return folder

@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+import torch
+
+from datamodules import DocumentDataModule
+from datamodules import documents as documents_module
+from datamodules.batching import LengthBucketBatchSampler
+
+
+def make_dm(corpus_dir, encoder_dir, **kwargs):
+    args = {
+        "dataset": str(corpus_dir),
+        "tokenizer": str(encoder_dir),
+        "max_length": 24,
+        "num_partitions": 2,
+        "batch_size": 8,
+        "eval_batch_size": 16,
+        "dev_size": 0.2,
+        "min_freq": 2,
+    } | kwargs
+    return DocumentDataModule(**args)
+
+
+def test_batches_have_fixed_keys_shapes_and_dynamic_padding(tiny_corpus_dir, tiny_encoder_dir, cache_dir):
+    dm = make_dm(tiny_corpus_dir, tiny_encoder_dir)
+    assert dm.num_labels == 3 and dm.label_names == ["finance", "science", "sport"] and not dm.multi_label
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert set(batch) == {"input_ids", "attention_mask", "bow", "labels", "doc_index"}
+    size = len(batch["doc_index"])
+    assert batch["bow"].shape == (size, dm.vocab_size) and batch["labels"].shape == (size, 3)
+    assert batch["input_ids"].shape[1] == batch["attention_mask"].sum(1).max() <= 12
+    assert torch.all(batch["labels"].sum(1) == 1)
+
+
+def test_every_partition_carries_its_documents_bow_and_label(tiny_corpus_dir, tiny_encoder_dir, cache_dir):
+    dm = make_dm(tiny_corpus_dir, tiny_encoder_dir)
+    dm.setup("fit")
+    dataset = dm.datasets["train"]
+    bow = dm._bow_view[1]["train"].toarray()
+    labels = dm.label_matrix(dm.corpus["train"])
+    seen = set()
+    for batch in dm.train_dataloader():
+        for row, doc in enumerate(batch["doc_index"].tolist()):
+            np.testing.assert_array_equal(batch["bow"][row].numpy(), bow[doc])
+            np.testing.assert_array_equal(batch["labels"][row].numpy(), labels[doc])
+            seen.add(doc)
+    assert seen == set(range(len(dm.corpus["train"])))
+    assert len(dataset) > len(seen)  # long documents gave two partitions
+
+
+def test_bow_only_view_for_the_topic_model(tiny_corpus_dir, cache_dir):
+    dm = DocumentDataModule(dataset=str(tiny_corpus_dir), tokenizer=None, batch_size=10, min_freq=2, dev_size=0.2)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert set(batch) == {"bow", "labels", "doc_index"}
+    assert len(dm.datasets["train"]) == len(dm.corpus["train"])
+
+
+def test_tokenisation_is_cached_and_not_repeated(tiny_corpus_dir, tiny_encoder_dir, cache_dir, monkeypatch):
+    first = make_dm(tiny_corpus_dir, tiny_encoder_dir)
+    first.prepare_data()
+    assert len(list((cache_dir / "tokens").glob("*.npz"))) == 1
+
+    def must_not_tokenise(*args, **kwargs):
+        raise AssertionError("tokenised again despite a warm cache")
+
+    monkeypatch.setattr(documents_module, "tokenize_texts", must_not_tokenise)
+    second = make_dm(tiny_corpus_dir, tiny_encoder_dir, num_partitions=1)  # N and p do not matter to the cache
+    second.setup("fit")
+    for split in ("train", "dev", "test"):
+        np.testing.assert_array_equal(second._token_view[split].ids, first._token_view[split].ids)
+
+
+def test_corrupt_cache_is_rebuilt(tiny_corpus_dir, tiny_encoder_dir, cache_dir):
+    make_dm(tiny_corpus_dir, tiny_encoder_dir).prepare_data()
+    for path in cache_dir.rglob("*.npz"):
+        path.write_bytes(path.read_bytes()[:100])
+    dm = make_dm(tiny_corpus_dir, tiny_encoder_dir)
+    dm.prepare_data()
+    assert len(dm._token_view["test"]) == 30 and dm.vocab_size > 0
+
+
+def test_vocabulary_is_built_from_train_only(tmp_path, cache_dir):
+    import json
+
+    rows = [{"id": str(i), "label": "a" if i % 2 else "b", "text": "common words here"} for i in range(20)]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    test_rows = [{"id": f"t{i}", "label": "a", "text": "common leakage leakage leakage"} for i in range(20)]
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test_rows))
+    dm = DocumentDataModule(dataset=str(tmp_path), tokenizer=None, min_freq=1, dev_size=2)
+    assert dm.vocabulary.words == ["common", "words"]  # "here" is an NLTK stopword; "leakage" is test-only
+    test_bow = dm._bow_view[1]["test"].toarray()
+    assert test_bow.sum(0).tolist() == [20.0, 0.0]
+
+
+def test_empty_vocabulary_suggests_lower_min_freq(tiny_corpus_dir, cache_dir):
+    dm = DocumentDataModule(dataset=str(tiny_corpus_dir), tokenizer=None, min_freq=10**6, dev_size=0.2)
+    with pytest.raises(ValueError, match=r"Lower --data.min_freq"):
+        _ = dm.vocab_size
+
+
+def test_predict_file_of_new_documents(tiny_corpus_dir, tiny_encoder_dir, cache_dir, tmp_path):
+    new = tmp_path / "new.jsonl"
+    new.write_text('{"id": "n1", "text": "goal match team"}\n{"id": "n2", "text": "bank stock"}\n')
+    dm = make_dm(tiny_corpus_dir, tiny_encoder_dir, predict_file=str(new))
+    dm.setup("predict")
+    batch = next(iter(dm.predict_dataloader()))
+    assert dm.document_ids("predict") == ["n1", "n2"]
+    assert batch["labels"].sum() == 0 and batch["bow"].sum() > 0
+
+
+def test_length_bucket_sampler_is_a_deterministic_permutation():
+    lengths = np.random.default_rng(0).integers(1, 500, size=1000)
+    sampler = LengthBucketBatchSampler(lengths, batch_size=16, shuffle=True, seed=7)
+    epoch0 = list(sampler)
+    assert sorted(i for b in epoch0 for i in b) == list(range(1000))
+    assert epoch0 == list(LengthBucketBatchSampler(lengths, 16, shuffle=True, seed=7))
+    sampler.set_epoch(1)
+    assert list(sampler) != epoch0
+    padded = sum(len(b) * lengths[b].max() for b in epoch0)
+    random_order = np.random.default_rng(1).permutation(1000)
+    padded_random = sum(16 * lengths[random_order[i : i + 16]].max() for i in range(0, 1000, 16))
+    assert padded < 0.7 * padded_random  # bucketing removes most padding
+    eval_batches = list(LengthBucketBatchSampler(lengths, 100, shuffle=False))
+    assert [lengths[b].max() for b in eval_batches] == sorted((lengths[b].max() for b in eval_batches), reverse=True)

@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from models.nvdm import NVDM
+from models.topicbert import TopicBert, load_encoder
+
+
+@pytest.fixture(scope="module")
+def batch():
+    torch.manual_seed(0)
+    ids = torch.randint(5, 40, (3, 7))
+    mask = torch.ones_like(ids)
+    mask[2, 4:] = 0
+    return ids, mask, torch.randint(0, 3, (3, 30)).float()
+
+
+def test_topicbert_joins_cls_and_topic_vector(tiny_encoder_dir, batch):
+    ids, mask, bow = batch
+    model = TopicBert(load_encoder(str(tiny_encoder_dir)), num_labels=4, nvdm=NVDM(30, num_topics=6, hidden_size=8))
+    assert model.projection.in_features == 32 + 6 and model.projection.out_features == 32
+    out = model(ids, mask, bow)
+    assert out.logits.shape == (3, 4)
+    assert out.topics.topic_vector.shape == (3, 6)
+    out.logits.sum().backward()
+    assert model.nvdm.encoder[0].weight.grad is not None  # the classifier trains the topic model too
+
+
+def test_without_topic_model_it_is_the_bert_baseline(tiny_encoder_dir, batch):
+    ids, mask, bow = batch
+    model = TopicBert(load_encoder(str(tiny_encoder_dir)), num_labels=4).eval()
+    assert model.projection is None
+    out = model(ids, mask, bow)
+    assert out.topics is None
+    hidden = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]
+    torch.testing.assert_close(out.logits, model.classifier(hidden))
+
+
+def test_encoder_loads_in_train_mode_without_pooler(tiny_encoder_dir):
+    encoder = load_encoder(str(tiny_encoder_dir))
+    assert encoder.training and encoder.pooler is None
+    assert encoder.config._attn_implementation == "sdpa"
+    assert load_encoder(str(tiny_encoder_dir), "eager").config._attn_implementation == "eager"
+
+
+def test_mean_pooling_ignores_padding(tiny_encoder_dir):
+    model = TopicBert(load_encoder(str(tiny_encoder_dir)), num_labels=2, pooling="mean")
+    hidden = torch.tensor([[[1.0, 1.0], [3.0, 3.0], [100.0, 100.0]]])
+    pooled = model.pool(hidden, torch.tensor([[1, 1, 0]]))
+    torch.testing.assert_close(pooled, torch.tensor([[2.0, 2.0]]))
+
+
+def test_topicbert_needs_bow(tiny_encoder_dir, batch):
+    ids, mask, _ = batch
+    model = TopicBert(load_encoder(str(tiny_encoder_dir)), 2, NVDM(30, 4, 8))
+    with pytest.raises(ValueError, match="bag of words"):
+        model(ids, mask)

@@ -1,0 +1,252 @@
+"""The CLI is the integration test: fit, then test and predict from the checkpoint, on tiny data."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from callbacks.prediction_writer import PredictionWriter
+from cli import hardware_precision, main
+from datamodules.corpus import DataError
+from lightning_modules.topicbert_task import CheckpointMismatchError, TopicBertTask
+from models.pretrained import EncoderNotFoundError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml"))
+MAIN_CONFIGS = [c for c in CONFIGS if not c.endswith("debug.yaml")]
+
+
+def tiny_args(corpus_dir, encoder_dir, run_dir, config="configs/topicbert.yaml"):
+    return [
+        "--config",
+        str(ROOT / config),
+        "--data.dataset",
+        str(corpus_dir),
+        "--data.tokenizer",
+        str(encoder_dir),
+        "--data.max_length",
+        "32",
+        "--data.num_partitions",
+        "2",
+        "--data.min_freq",
+        "2",
+        "--data.dev_size",
+        "0.2",
+        "--data.batch_size",
+        "8",
+        "--trainer.logger.init_args.save_dir",
+        str(run_dir),
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.max_epochs",
+        "2",
+    ]
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
+    """One tiny TopicBERT fit shared by the round-trip tests: (cli, run dir, args)."""
+    run_dir = tmp_path_factory.mktemp("runs")
+    args = tiny_args(tiny_corpus_dir, tiny_encoder_dir, run_dir)
+    cli = main(["fit", *args, "--model.init_args.head_lr", "3e-3", "--model.init_args.num_topics", "8"])
+    return cli, run_dir, [*args, "--model.init_args.num_topics", "8"]
+
+
+def test_fit_writes_checkpoints_and_tests_the_best(fitted):
+    cli, _, _ = fitted
+    folder = Path(cli.trainer.log_dir)
+    assert (folder / "checkpoints" / "last.ckpt").is_file()
+    assert Path(cli.trainer.checkpoint_callback.best_model_path).is_file()
+    assert (folder / "config.yaml").is_file()
+    metrics = cli.trainer.callback_metrics
+    assert 0.0 <= metrics["test_macro_f1"] <= 1.0 and "test_micro_f1" in metrics and "test_accuracy" in metrics
+    assert metrics["test_macro_f1"] > 0.6  # three well separated topics
+    checkpoint = torch.load(cli.trainer.checkpoint_callback.best_model_path, weights_only=True)
+    assert checkpoint["hyper_parameters"]["num_labels"] == 3
+    assert checkpoint["hyper_parameters"]["vocab_size"] == cli.datamodule.vocab_size
+
+
+def test_links_from_data_to_model(fitted):
+    cli, _, _ = fitted
+    model, dm = cli.model, cli.datamodule
+    assert model.hparams.num_labels == dm.num_labels == 3
+    assert model.hparams.vocab_size == dm.vocab_size
+    assert model.hparams.encoder == dm.tokenizer_name
+    assert model.model.classifier.out_features == 3
+
+
+def test_test_from_checkpoint_reproduces_the_score(fitted):
+    cli, _, args = fitted
+    best = cli.trainer.checkpoint_callback.best_model_path
+    again = main(["test", *args, "--ckpt_path", best])
+    assert again.trainer.callback_metrics["test_macro_f1"] == pytest.approx(
+        cli.trainer.callback_metrics["test_macro_f1"].item(), abs=1e-6
+    )
+
+
+def test_predict_writes_one_json_line_per_document(fitted, tiny_corpus_dir):
+    cli, _, args = fitted
+    predicted = main(["predict", *args, "--ckpt_path", cli.trainer.checkpoint_callback.best_model_path])
+    writer = next(c for c in predicted.trainer.callbacks if isinstance(c, PredictionWriter))
+    out = writer.written
+    assert out.parent == Path(predicted.trainer.log_dir)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    test_ids = [json.loads(line)["id"] for line in (tiny_corpus_dir / "test.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == sorted(test_ids)
+    row = rows[0]
+    assert row["label"] in {"finance", "science", "sport"}
+    assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
+    assert len(row["topic_words"]) == 10 and 0 <= row["topic"] < 8
+    assert row["true_labels"] in (["finance"], ["science"], ["sport"])
+    assert [p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_bert_baseline_config_runs_the_same_code_path(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
+    cli = main(
+        [
+            "fit",
+            *tiny_args(tiny_corpus_dir, tiny_encoder_dir, tmp_path, "configs/bert.yaml"),
+            "--trainer.max_epochs",
+            "1",
+        ]
+    )
+    assert isinstance(cli.model, TopicBertTask) and cli.model.model.nvdm is None
+    assert "test_macro_f1" in cli.trainer.callback_metrics and "train_nvdm_loss" not in cli.trainer.callback_metrics
+
+
+def test_nvdm_pretraining_then_topicbert_starts_from_it(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
+    nvdm_args = [
+        "--config",
+        str(ROOT / "configs/nvdm.yaml"),
+        "--data.dataset",
+        str(tiny_corpus_dir),
+        "--data.min_freq",
+        "2",
+        "--data.dev_size",
+        "0.2",
+        "--model.init_args.num_topics",
+        "8",
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path),
+        "--trainer.max_epochs",
+        "3",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    nvdm = main(["fit", *nvdm_args])
+    folder = Path(nvdm.trainer.log_dir)
+    topics = (folder / "topics.txt").read_text().splitlines()
+    assert len(topics) == 8 and topics[0].startswith("topic 0: ") and len(topics[0].split()) == 12
+    assert "test_perplexity" in nvdm.trainer.callback_metrics
+    assert 1 < nvdm.trainer.callback_metrics["test_perplexity"] < nvdm.datamodule.vocab_size * 2
+    best = nvdm.trainer.checkpoint_callback.best_model_path
+    pretrained = torch.load(best, weights_only=True)["state_dict"]
+
+    args = tiny_args(tiny_corpus_dir, tiny_encoder_dir, tmp_path)
+    cli = main(
+        [
+            "fit",
+            *args,
+            "--model.init_args.num_topics",
+            "8",
+            "--model.init_args.nvdm_checkpoint",
+            best,
+            "--trainer.max_steps",
+            "1",
+            "--model.init_args.head_lr",
+            "0",
+            "--test_after_fit",
+            "false",
+        ]
+    )
+    torch.testing.assert_close(cli.model.model.nvdm.decoder.weight, pretrained["model.decoder.weight"])
+
+    with pytest.raises(CheckpointMismatchError, match="num_topics: checkpoint 8 vs model 100"):
+        main(["fit", *args, "--model.init_args.nvdm_checkpoint", best, "--trainer.max_steps", "1"])
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_every_shipped_config_prints(config, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["fit", "--config", str(ROOT / config), "--print_config"])
+    assert done.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert "model" in printed and "data" in printed and "trainer" in printed
+
+
+@pytest.mark.parametrize("config", MAIN_CONFIGS)
+def test_shipped_configs_name_their_dataset_and_logger(config):
+    loaded = yaml.safe_load((ROOT / config).read_text())
+    assert loaded["data"]["dataset"]
+    assert loaded["trainer"]["logger"]["class_path"]
+
+
+def test_missing_data_files_error_and_no_run_folder(tmp_path, tiny_encoder_dir):
+    run_dir = tmp_path / "runs"
+    with pytest.raises(DataError, match=r"r8-train-all-terms.txt"):
+        main(
+            [
+                "fit",
+                "--config",
+                str(ROOT / "configs/topicbert.yaml"),
+                "--data.data_dir",
+                str(tmp_path / "nothing"),
+                "--data.tokenizer",
+                str(tiny_encoder_dir),
+                "--trainer.logger.init_args.save_dir",
+                str(run_dir),
+            ]
+        )
+    assert not run_dir.exists()
+
+
+def test_missing_encoder_offline_is_a_clear_error(tiny_corpus_dir, tmp_path):
+    with pytest.raises(EncoderNotFoundError, match="no such folder"):
+        main(["fit", *tiny_args(tiny_corpus_dir, tmp_path / "no-encoder", tmp_path)])
+    assert not (tmp_path / "topicbert-r8").exists()
+
+
+def test_unknown_config_key_is_rejected(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  datset: r8\n")
+    with pytest.raises(SystemExit) as done:
+        main(["fit", "--config", str(ROOT / "configs/topicbert.yaml"), "--config", str(bad)])
+    assert done.value.code != 0
+    assert "datset" in capsys.readouterr().err
+
+
+def test_user_errors_print_one_line_without_traceback(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "fit",
+            "--config",
+            str(ROOT / "configs/nvdm.yaml"),
+            "--data.dataset",
+            str(tmp_path / "missing"),
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert "error: Unknown dataset" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_precision_follows_the_hardware(monkeypatch):
+    assert hardware_precision("cpu") == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert hardware_precision("auto") == "bf16-mixed"
+    assert hardware_precision("cpu") == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert hardware_precision("gpu") == "16-mixed"
