@@ -79,7 +79,19 @@ class TopicBertCLI(LightningCLI):
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
 
 
+def find_user_error(err: BaseException) -> BaseException | None:
+    """The user error behind ``err``: jsonargparse wraps errors raised while building classes."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, USER_ERRORS):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def main(args: list[str] | None = None) -> TopicBertCLI:
+    """Run the CLI. User errors print one line and exit with status 2; from Python they are raised."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return TopicBertCLI(
@@ -89,10 +101,13 @@ def main(args: list[str] | None = None) -> TopicBertCLI:
             save_config_kwargs={"overwrite": True},
             args=args,
         )
-    except USER_ERRORS as err:
-        if args is not None:  # called from Python (tests): let the caller see the exception
+    except Exception as err:
+        user_error = find_user_error(err)
+        if user_error is None:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        if args is not None:  # called from Python (tests, notebooks): raise the error itself
+            raise user_error from None
+        print(f"error: {user_error}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

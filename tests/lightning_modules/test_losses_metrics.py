@@ -48,9 +48,8 @@ def test_aggregate_by_document_averages_partitions():
 
 def test_document_aggregator_joins_partitions_from_different_batches():
     agg = DocumentAggregator()
-    target = torch.tensor([[0.0, 1.0]])
     agg.update(torch.tensor([0]), torch.tensor([[0.8, 0.2]]), torch.tensor([[1.0, 0.0]]))
-    agg.update(torch.tensor([1, 0]), torch.tensor([[0.1, 0.9], [0.0, 1.0]]), torch.cat([target, [[1.0, 0.0]]]))
+    agg.update(torch.tensor([1, 0]), torch.tensor([[0.1, 0.9], [0.0, 1.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
     docs, probs, targets = agg.compute()
     assert docs.tolist() == [0, 1]
     torch.testing.assert_close(probs, torch.tensor([[0.4, 0.6], [0.1, 0.9]]))
