@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -36,3 +38,12 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         log.warning("Cache file %s is corrupt (%s); rebuilding it.", path, err)
         return None
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def cache_path(cache_dir: Path, kind: str, *key_parts: str) -> Path:
+    """A cache file name that is readable and unique for the key."""
+    digest = hashlib.sha256("\x1f".join(key_parts).encode()).hexdigest()[:20]
+    return cache_dir / kind / f"{_SAFE.sub('-', key_parts[0])[:40]}-{digest}.npz"

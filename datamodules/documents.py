@@ -14,12 +14,11 @@ from torch.utils.data import DataLoader
 
 from datamodules.batching import Collator, DocumentDataset, LengthBucketBatchSampler, PartitionDataset
 from datamodules.bow import Vocabulary, english_stopwords, words_of
-from datamodules.cache import load_arrays, resolve_cache_dir, save_arrays
+from datamodules.cache import cache_path, load_arrays, resolve_cache_dir, save_arrays
 from datamodules.corpus import SPLIT_NAMES, Corpus, DataError, FileFormat, Split, load_corpus, read_documents
 from datamodules.tokens import (
     SpecialTokens,
     TokenizedSplit,
-    cache_path,
     load_tokenizer,
     tokenize_texts,
     tokenizer_fingerprint,
@@ -83,7 +82,10 @@ class DocumentDataModule(pl.LightningDataModule):
     ):
         super().__init__()
         if max_length // num_partitions < 8:
-            raise ValueError(f"max_length={max_length} / num_partitions={num_partitions} leaves partitions too short.")
+            raise DataError(
+                f"max_length={max_length} / num_partitions={num_partitions} leaves partitions of fewer than 8 "
+                "tokens; lower --data.num_partitions or raise --data.max_length."
+            )
         self.save_hyperparameters()
         self.dataset = dataset
         self.data_dir = data_dir

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -105,12 +103,3 @@ def partition(tokens: np.ndarray, max_length: int, num_partitions: int, special:
     prefix = np.asarray(special.prefix, dtype=np.int32)
     suffix = np.asarray(special.suffix, dtype=np.int32)
     return [np.concatenate([prefix, tokens[s : s + content], suffix]) for s in starts]
-
-
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def cache_path(cache_dir: Path, kind: str, *key_parts: str) -> Path:
-    """A cache file name that is readable and unique for the key."""
-    digest = hashlib.sha256("\x1f".join(key_parts).encode()).hexdigest()[:20]
-    return cache_dir / kind / f"{_SAFE.sub('-', key_parts[0])[:40]}-{digest}.npz"

@@ -87,6 +87,14 @@ def test_test_from_checkpoint_reproduces_the_score(fitted):
     )
 
 
+def test_validate_from_checkpoint_scores_the_dev_split(fitted):
+    cli, _, args = fitted
+    validated = main(["validate", *args, "--ckpt_path", cli.trainer.checkpoint_callback.best_model_path])
+    assert validated.trainer.callback_metrics["val_macro_f1"] == pytest.approx(
+        cli.trainer.checkpoint_callback.best_model_score.item(), abs=1e-6
+    )
+
+
 def test_predict_writes_one_json_line_per_document(fitted, tiny_corpus_dir):
     cli, _, args = fitted
     predicted = main(["predict", *args, "--ckpt_path", cli.trainer.checkpoint_callback.best_model_path])

@@ -54,3 +54,15 @@ def test_topicbert_needs_bow(tiny_encoder_dir, batch):
     model = TopicBert(load_encoder(str(tiny_encoder_dir)), 2, NVDM(30, 4, 8))
     with pytest.raises(ValueError, match="bag of words"):
         model(ids, mask)
+
+
+def test_distilbert_encoder_works_through_the_same_path(tmp_path, tiny_encoder_dir, batch):
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
+
+    config = DistilBertConfig(vocab_size=64, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64)
+    DistilBertModel(config).save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(tmp_path)
+    ids, mask, bow = batch
+    model = TopicBert(load_encoder(str(tmp_path)), num_labels=3, nvdm=NVDM(30, num_topics=4, hidden_size=8))
+    assert model.projection.in_features == 32 + 4
+    assert model(ids, mask, bow).logits.shape == (3, 3)
