@@ -34,8 +34,9 @@ if __name__ == "__main__":
 
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
+from callbacks.wandb_logger import AutoWandbLogger
 from datamodules import DocumentDataModule
 from datamodules.corpus import DataError
 from lightning_modules.topicbert_task import CheckpointMismatchError
@@ -50,6 +51,21 @@ def hardware_precision(accelerator: str | None) -> str:
     if not on_cuda:
         return "32-true"
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+class SaveAndLogConfig(SaveConfigCallback):
+    """Writes ``config.yaml`` into the run folder and logs the full resolved config to W&B."""
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, AutoWandbLogger):
+                logger.log_hyperparams({"config": self.config.as_dict()})
+
+
+def finish_wandb(trainer) -> None:
+    for logger in trainer.loggers:
+        if isinstance(logger, AutoWandbLogger):
+            logger.finish()
 
 
 class TopicBertCLI(LightningCLI):
@@ -70,13 +86,20 @@ class TopicBertCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.trainer.precision is None:
             config.trainer.precision = hardware_precision(config.trainer.accelerator)
+        # The datamodule's length-bucketed batch sampler splits batches between processes itself.
+        config.trainer.use_distributed_sampler = False
 
     def after_fit(self) -> None:
-        if not self.config.fit.test_after_fit or self.trainer.fast_dev_run:
-            return
-        callback = self.trainer.checkpoint_callback
-        best = callback.best_model_path if callback is not None else ""
-        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+        if self.config.fit.test_after_fit and not self.trainer.fast_dev_run:
+            callback = self.trainer.checkpoint_callback
+            best = callback.best_model_path if callback is not None else ""
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+        finish_wandb(self.trainer)
+
+    def _finish(self) -> None:
+        finish_wandb(self.trainer)
+
+    after_validate = after_test = after_predict = _finish
 
 
 def find_user_error(err: BaseException) -> BaseException | None:
@@ -98,6 +121,7 @@ def main(args: list[str] | None = None) -> TopicBertCLI:
             LightningModule,
             DocumentDataModule,
             subclass_mode_model=True,
+            save_config_callback=SaveAndLogConfig,
             save_config_kwargs={"overwrite": True},
             args=args,
         )

@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from callbacks.files import atomic_write
-from lightning_modules.metrics import aggregate_by_document
+from lightning_modules.metrics import aggregate_by_document, drop_repeats
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,13 @@ class PredictionWriter(BasePredictionWriter):
 
     def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions, batch_indices):
         outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
-        doc_index = torch.cat([o["doc_index"] for o in outputs]).cpu()
-        docs, probs = aggregate_by_document(doc_index, torch.cat([o["probs"] for o in outputs]).float().cpu())
+        keep = drop_repeats(torch.cat([o["example_index"] for o in outputs]).cpu())
+        doc_index = torch.cat([o["doc_index"] for o in outputs]).cpu()[keep]
+        docs, probs = aggregate_by_document(doc_index, torch.cat([o["probs"] for o in outputs]).float().cpu()[keep])
         topics = None
         if "topic" in outputs[0]:
-            first = torch.cat([o["topic"] for o in outputs]).cpu()
-            topics = dict(zip(doc_index.tolist(), first.tolist(), strict=True))
+            topic = torch.cat([o["topic"] for o in outputs]).cpu()[keep]
+            topics = dict(zip(doc_index.tolist(), topic.tolist(), strict=True))
         datamodule = trainer.datamodule
         names = datamodule.label_names
         ids = datamodule.document_ids("predict")

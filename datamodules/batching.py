@@ -34,7 +34,7 @@ class PartitionDataset(Dataset):
         return len(self.parts)
 
     def __getitem__(self, i: int) -> dict:
-        return {"input_ids": self.parts[i], "doc_index": self.doc_index[i]}
+        return {"input_ids": self.parts[i], "doc_index": self.doc_index[i], "example_index": i}
 
 
 class DocumentDataset(Dataset):
@@ -48,13 +48,14 @@ class DocumentDataset(Dataset):
         return self.num_docs
 
     def __getitem__(self, i: int) -> dict:
-        return {"doc_index": i}
+        return {"doc_index": i, "example_index": i}
 
 
 @dataclass
 class Collator:
     """Builds the batch dict: ``input_ids``, ``attention_mask`` (token view only), ``bow``,
-    ``labels`` (multi-hot float, documents x labels) and ``doc_index``.
+    ``labels`` (multi-hot float, documents x labels), ``doc_index`` and ``example_index`` (the
+    partition's position in its dataset, which identifies repeats under DDP).
 
     Token sequences are padded only to the longest in the batch.
     """
@@ -69,6 +70,7 @@ class Collator:
             "bow": torch.from_numpy(self.bow[docs].toarray()),
             "labels": torch.from_numpy(self.labels[docs]),
             "doc_index": torch.from_numpy(docs),
+            "example_index": torch.tensor([item["example_index"] for item in items], dtype=torch.long),
         }
         if "input_ids" in items[0]:
             width = max(len(item["input_ids"]) for item in items)
@@ -88,29 +90,48 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     Training order: shuffle all examples, sort within windows of ``bucket_batches`` batches by
     length, cut into batches, shuffle the batches. Deterministic for a given seed and epoch.
     Without shuffling, batches run from the longest examples to the shortest.
+
+    Under DDP every process builds the same global batch list and takes every ``num_replicas``-th
+    batch from ``rank``. The list is padded by repeating its first batches so that all processes run
+    the same number of steps (DDP synchronises every forward pass); evaluation drops the repeated
+    examples again by their ``example_index``.
     """
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0, bucket_batches: int = 50):
+    def __init__(
+        self,
+        lengths: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        bucket_batches: int = 50,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}.")
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.bucket_batches = bucket_batches
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        total = -(-len(self.lengths) // self.batch_size)
+        return -(-total // self.num_replicas)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def global_batches(self) -> list[np.ndarray]:
+        """The batch list all processes share, before it is split between them."""
         if not self.shuffle:
             order = np.argsort(-self.lengths, kind="stable")
-            yield from (order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
-            return
+            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         rng = np.random.default_rng((self.seed, self.epoch))
         order = rng.permutation(len(self.lengths))
         window = self.batch_size * self.bucket_batches
@@ -119,5 +140,11 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
             chunk = order[start : start + window]
             chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
             batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
-        for i in rng.permutation(len(batches)):
-            yield batches[i].tolist()
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self.global_batches()
+        padded = len(self) * self.num_replicas
+        batches = [batches[i % len(batches)] for i in range(padded)]
+        for batch in batches[self.rank :: self.num_replicas]:
+            yield batch.tolist()

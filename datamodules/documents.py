@@ -266,7 +266,15 @@ class DocumentDataModule(pl.LightningDataModule):
             self.datasets[split] = self._build(split)
         dataset = self.datasets[split]
         batch_size = self.batch_size if shuffle else self.eval_batch_size
-        sampler = LengthBucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=self.seed)
+        trainer = self.trainer
+        sampler = LengthBucketBatchSampler(
+            dataset.lengths,
+            batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
+            num_replicas=trainer.world_size if trainer else 1,
+            rank=trainer.global_rank if trainer else 0,
+        )
         return DataLoader(
             dataset,
             batch_sampler=sampler,

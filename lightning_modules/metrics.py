@@ -25,10 +25,20 @@ def aggregate_by_document(doc_index: Tensor, values: Tensor) -> tuple[Tensor, Te
     return docs, (sums / counts).to(values.dtype)
 
 
+def drop_repeats(example_index: Tensor) -> Tensor:
+    """Positions of the first occurrence of each example (DDP pads the last batches with repeats)."""
+    order = torch.argsort(example_index, stable=True)
+    ordered = example_index[order]
+    first = torch.ones_like(ordered, dtype=torch.bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return order[first]
+
+
 class DocumentAggregator(Metric):
     """Collects partition probabilities (synchronised across processes) and averages them per document.
 
-    ``compute()`` returns ``(doc_index, probabilities, targets)`` with one row per document.
+    Repeated examples (DDP padding) count once. ``compute()`` returns
+    ``(doc_index, probabilities, targets)`` with one row per document.
     """
 
     full_state_update = False
@@ -36,18 +46,21 @@ class DocumentAggregator(Metric):
     def __init__(self):
         super().__init__()
         self.add_state("doc_index", default=[], dist_reduce_fx="cat")
+        self.add_state("example_index", default=[], dist_reduce_fx="cat")
         self.add_state("probs", default=[], dist_reduce_fx="cat")
         self.add_state("targets", default=[], dist_reduce_fx="cat")
 
-    def update(self, doc_index: Tensor, probs: Tensor, targets: Tensor) -> None:
+    def update(self, doc_index: Tensor, example_index: Tensor, probs: Tensor, targets: Tensor) -> None:
         self.doc_index.append(doc_index)
+        self.example_index.append(example_index)
         self.probs.append(probs.float())
         self.targets.append(targets.float())
 
     def compute(self) -> tuple[Tensor, Tensor, Tensor]:
-        doc_index = _cat(self.doc_index)
-        docs, probs = aggregate_by_document(doc_index, _cat(self.probs))
-        _, targets = aggregate_by_document(doc_index, _cat(self.targets))
+        keep = drop_repeats(_cat(self.example_index))
+        doc_index = _cat(self.doc_index)[keep]
+        docs, probs = aggregate_by_document(doc_index, _cat(self.probs)[keep])
+        _, targets = aggregate_by_document(doc_index, _cat(self.targets)[keep])
         return docs, probs, targets
 
 

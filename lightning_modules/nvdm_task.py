@@ -88,10 +88,11 @@ class NVDMTask(pl.LightningModule):
     def write_topics(self) -> Path | None:
         """Write ``topics.txt`` (top words per topic) atomically into the run folder (rank 0 only)."""
         datamodule = getattr(self.trainer, "datamodule", None)
+        folder = Path(self.trainer.log_dir or self.trainer.default_root_dir)  # a collective under DDP
         if datamodule is None or not self.trainer.is_global_zero:
             return None
         lines = format_topics(self.model.topic_word_indices(self.hparams.top_words), datamodule.vocabulary.words)
-        path = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "topics.txt"
+        path = folder / "topics.txt"
         with atomic_write(path) as f:
             f.write("\n".join(lines) + "\n")
         return path

@@ -135,7 +135,8 @@ class TopicBertTask(pl.LightningModule):
         output = self(batch)
         losses = self._losses(batch, output)
         self.log_dict({f"{prefix}_{k}": v for k, v in losses.items()}, batch_size=len(batch["doc_index"]))
-        documents.update(batch["doc_index"], class_probabilities(output.logits, self.multi_label), batch["labels"])
+        probs = class_probabilities(output.logits, self.multi_label)
+        documents.update(batch["doc_index"], batch["example_index"], probs, batch["labels"])
 
     def _score_documents(self, documents: DocumentAggregator, metrics) -> None:
         _, probs, targets = documents.compute()
@@ -159,7 +160,11 @@ class TopicBertTask(pl.LightningModule):
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         """Partition-level outputs; ``callbacks.PredictionWriter`` aggregates them per document."""
         output = self(batch)
-        result = {"doc_index": batch["doc_index"], "probs": class_probabilities(output.logits, self.multi_label)}
+        result = {
+            "doc_index": batch["doc_index"],
+            "example_index": batch["example_index"],
+            "probs": class_probabilities(output.logits, self.multi_label),
+        }
         if output.topics is not None:
             result["topic"] = output.topics.mean.argmax(-1)
         return result

@@ -1,8 +1,10 @@
 """The CLI is the integration test: fit, then test and predict from the checkpoint, on tiny data."""
 
 import json
+import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,59 +21,59 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml"))
 
 
-def tiny_args(corpus_dir, encoder_dir, run_dir, config="configs/topicbert.yaml"):
+def tiny_args(corpus_dir, encoder_dir, config="configs/topicbert.yaml"):
+    """The shipped config on tiny data; runs land in ./runs of the current (temporary) folder."""
     return [
-        "--config",
-        str(ROOT / config),
-        "--data.dataset",
-        str(corpus_dir),
-        "--data.tokenizer",
-        str(encoder_dir),
-        "--data.max_length",
-        "32",
-        "--data.num_partitions",
-        "2",
-        "--data.min_freq",
-        "2",
-        "--data.dev_size",
-        "0.2",
-        "--data.batch_size",
-        "8",
-        "--trainer.logger.init_args.save_dir",
-        str(run_dir),
-        "--trainer.enable_progress_bar",
-        "false",
-        "--trainer.max_epochs",
-        "2",
-    ]
+        "--config", str(ROOT / config),
+        "--data.dataset", str(corpus_dir), "--data.tokenizer", str(encoder_dir),
+        "--data.max_length", "32", "--data.num_partitions", "2", "--data.min_freq", "2", "--data.dev_size", "0.2",
+        "--data.batch_size", "8",
+        "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "2",
+    ]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+@dataclass
+class Fitted:
+    cli: object
+    folder: Path  # the run folder, absolute
+    best: str  # the best checkpoint, absolute
+    args: list[str]
 
 
 @pytest.fixture(scope="module")
-def fitted(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
-    """One tiny TopicBERT fit shared by the round-trip tests: (cli, run dir, args)."""
-    run_dir = tmp_path_factory.mktemp("runs")
-    args = tiny_args(tiny_corpus_dir, tiny_encoder_dir, run_dir)
-    cli = main(["fit", *args, "--model.init_args.head_lr", "3e-3", "--model.init_args.num_topics", "8"])
-    return cli, run_dir, [*args, "--model.init_args.num_topics", "8"]
+def fitted(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory) -> Fitted:
+    """One tiny TopicBERT fit shared by the round-trip tests."""
+    home = tmp_path_factory.mktemp("fitted")
+    args = [*tiny_args(tiny_corpus_dir, tiny_encoder_dir), "--model.init_args.num_topics", "8"]
+    previous = os.getcwd()
+    os.chdir(home)
+    try:
+        cli = main(["fit", *args, "--model.init_args.head_lr", "3e-3"])
+    finally:
+        os.chdir(previous)
+    best = str(home / cli.trainer.checkpoint_callback.best_model_path)
+    return Fitted(cli, home / cli.trainer.log_dir, best, args)
 
 
 def test_fit_writes_checkpoints_and_tests_the_best(fitted):
-    cli, _, _ = fitted
-    folder = Path(cli.trainer.log_dir)
-    assert (folder / "checkpoints" / "last.ckpt").is_file()
-    assert Path(cli.trainer.checkpoint_callback.best_model_path).is_file()
-    assert (folder / "config.yaml").is_file()
-    metrics = cli.trainer.callback_metrics
+    assert (fitted.folder / "checkpoints" / "last.ckpt").is_file()
+    assert Path(fitted.best).is_file()
+    assert (fitted.folder / "config.yaml").is_file()
+    metrics = fitted.cli.trainer.callback_metrics
     assert 0.0 <= metrics["test_macro_f1"] <= 1.0 and "test_micro_f1" in metrics and "test_accuracy" in metrics
     assert metrics["test_macro_f1"] > 0.6  # three well separated topics
-    checkpoint = torch.load(cli.trainer.checkpoint_callback.best_model_path, weights_only=True)
+    checkpoint = torch.load(fitted.best, weights_only=True)
     assert checkpoint["hyper_parameters"]["num_labels"] == 3
-    assert checkpoint["hyper_parameters"]["vocab_size"] == cli.datamodule.vocab_size
+    assert checkpoint["hyper_parameters"]["vocab_size"] == fitted.cli.datamodule.vocab_size
 
 
 def test_links_from_data_to_model(fitted):
-    cli, _, _ = fitted
-    model, dm = cli.model, cli.datamodule
+    model, dm = fitted.cli.model, fitted.cli.datamodule
     assert model.hparams.num_labels == dm.num_labels == 3
     assert model.hparams.vocab_size == dm.vocab_size
     assert model.hparams.encoder == dm.tokenizer_name
@@ -79,25 +81,21 @@ def test_links_from_data_to_model(fitted):
 
 
 def test_test_from_checkpoint_reproduces_the_score(fitted):
-    cli, _, args = fitted
-    best = cli.trainer.checkpoint_callback.best_model_path
-    again = main(["test", *args, "--ckpt_path", best])
+    again = main(["test", *fitted.args, "--ckpt_path", fitted.best])
     assert again.trainer.callback_metrics["test_macro_f1"] == pytest.approx(
-        cli.trainer.callback_metrics["test_macro_f1"].item(), abs=1e-6
+        fitted.cli.trainer.callback_metrics["test_macro_f1"].item(), abs=1e-6
     )
 
 
 def test_validate_from_checkpoint_scores_the_dev_split(fitted):
-    cli, _, args = fitted
-    validated = main(["validate", *args, "--ckpt_path", cli.trainer.checkpoint_callback.best_model_path])
+    validated = main(["validate", *fitted.args, "--ckpt_path", fitted.best])
     assert validated.trainer.callback_metrics["val_macro_f1"] == pytest.approx(
-        cli.trainer.checkpoint_callback.best_model_score.item(), abs=1e-6
+        fitted.cli.trainer.checkpoint_callback.best_model_score.item(), abs=1e-6
     )
 
 
 def test_predict_writes_one_json_line_per_document(fitted, tiny_corpus_dir):
-    cli, _, args = fitted
-    predicted = main(["predict", *args, "--ckpt_path", cli.trainer.checkpoint_callback.best_model_path])
+    predicted = main(["predict", *fitted.args, "--ckpt_path", fitted.best])
     writer = next(c for c in predicted.trainer.callbacks if isinstance(c, PredictionWriter))
     out = writer.written
     assert out.parent == Path(predicted.trainer.log_dir)
@@ -113,64 +111,30 @@ def test_predict_writes_one_json_line_per_document(fitted, tiny_corpus_dir):
     assert [p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def test_bert_baseline_config_runs_the_same_code_path(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
-    cli = main(
-        [
-            "fit",
-            *tiny_args(tiny_corpus_dir, tiny_encoder_dir, tmp_path, "configs/bert.yaml"),
-            "--trainer.max_epochs",
-            "1",
-        ]
-    )
+def test_bert_baseline_config_runs_the_same_code_path(tiny_corpus_dir, tiny_encoder_dir):
+    cli = main(["fit", *tiny_args(tiny_corpus_dir, tiny_encoder_dir, "configs/bert.yaml"), "--trainer.max_epochs", "1"])
     assert isinstance(cli.model, TopicBertTask) and cli.model.model.nvdm is None
     assert "test_macro_f1" in cli.trainer.callback_metrics and "train_nvdm_loss" not in cli.trainer.callback_metrics
 
 
-def test_nvdm_pretraining_then_topicbert_starts_from_it(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
-    nvdm_args = [
-        "--config",
-        str(ROOT / "configs/nvdm.yaml"),
-        "--data.dataset",
-        str(tiny_corpus_dir),
-        "--data.min_freq",
-        "2",
-        "--data.dev_size",
-        "0.2",
-        "--model.init_args.num_topics",
-        "8",
-        "--trainer.logger.init_args.save_dir",
-        str(tmp_path),
-        "--trainer.max_epochs",
-        "3",
-        "--trainer.enable_progress_bar",
-        "false",
-    ]
-    nvdm = main(["fit", *nvdm_args])
-    folder = Path(nvdm.trainer.log_dir)
-    topics = (folder / "topics.txt").read_text().splitlines()
+def test_nvdm_pretraining_then_topicbert_starts_from_it(tiny_corpus_dir, tiny_encoder_dir):
+    nvdm = main([
+        "fit", "--config", str(ROOT / "configs/nvdm.yaml"), "--data.dataset", str(tiny_corpus_dir),
+        "--data.min_freq", "2", "--data.dev_size", "0.2", "--model.init_args.num_topics", "8",
+        "--trainer.max_epochs", "3", "--trainer.enable_progress_bar", "false",
+    ])  # fmt: skip
+    topics = (Path(nvdm.trainer.log_dir) / "topics.txt").read_text().splitlines()
     assert len(topics) == 8 and topics[0].startswith("topic 0: ") and len(topics[0].split()) == 12
-    assert "test_perplexity" in nvdm.trainer.callback_metrics
     assert 1 < nvdm.trainer.callback_metrics["test_perplexity"] < nvdm.datamodule.vocab_size * 2
     best = nvdm.trainer.checkpoint_callback.best_model_path
+    assert Path(best).name == "best.ckpt"
     pretrained = torch.load(best, weights_only=True)["state_dict"]
 
-    args = tiny_args(tiny_corpus_dir, tiny_encoder_dir, tmp_path)
-    cli = main(
-        [
-            "fit",
-            *args,
-            "--model.init_args.num_topics",
-            "8",
-            "--model.init_args.nvdm_checkpoint",
-            best,
-            "--trainer.max_steps",
-            "1",
-            "--model.init_args.head_lr",
-            "0",
-            "--test_after_fit",
-            "false",
-        ]
-    )
+    args = tiny_args(tiny_corpus_dir, tiny_encoder_dir)
+    cli = main([
+        "fit", *args, "--model.init_args.num_topics", "8", "--model.init_args.nvdm_checkpoint", best,
+        "--trainer.max_steps", "1", "--model.init_args.head_lr", "0", "--test_after_fit", "false",
+    ])  # fmt: skip
     torch.testing.assert_close(cli.model.model.nvdm.decoder.weight, pretrained["model.decoder.weight"])
 
     with pytest.raises(CheckpointMismatchError, match="num_topics: checkpoint 8 vs model 100"):
@@ -187,28 +151,18 @@ def test_every_shipped_config_prints(config, capsys):
 
 
 def test_missing_data_files_error_and_no_run_folder(tmp_path, tiny_encoder_dir):
-    run_dir = tmp_path / "runs"
-    with pytest.raises(DataError, match=r"r8-train-all-terms.txt"):
-        main(
-            [
-                "fit",
-                "--config",
-                str(ROOT / "configs/topicbert.yaml"),
-                "--data.data_dir",
-                str(tmp_path / "nothing"),
-                "--data.tokenizer",
-                str(tiny_encoder_dir),
-                "--trainer.logger.init_args.save_dir",
-                str(run_dir),
-            ]
-        )
-    assert not run_dir.exists()
+    with pytest.raises(DataError, match=r"r8-train-all-terms\.txt"):
+        main([
+            "fit", "--config", str(ROOT / "configs/topicbert.yaml"), "--data.data_dir", str(tmp_path / "nothing"),
+            "--data.tokenizer", str(tiny_encoder_dir),
+        ])  # fmt: skip
+    assert not (tmp_path / "runs").exists()
 
 
 def test_missing_encoder_offline_is_a_clear_error(tiny_corpus_dir, tmp_path):
     with pytest.raises(EncoderNotFoundError, match="no such folder"):
-        main(["fit", *tiny_args(tiny_corpus_dir, tmp_path / "no-encoder", tmp_path)])
-    assert not (tmp_path / "topicbert-r8").exists()
+        main(["fit", *tiny_args(tiny_corpus_dir, tmp_path / "no-encoder")])
+    assert not (tmp_path / "runs").exists()
 
 
 def test_unknown_config_key_is_rejected(tmp_path, capsys):
@@ -222,22 +176,10 @@ def test_unknown_config_key_is_rejected(tmp_path, capsys):
 
 def test_user_errors_print_one_line_without_traceback(tmp_path):
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "cli.py"),
-            "fit",
-            "--config",
-            str(ROOT / "configs/nvdm.yaml"),
-            "--data.dataset",
-            str(tmp_path / "missing"),
-            "--trainer.logger.init_args.save_dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
+        [sys.executable, str(ROOT / "cli.py"), "fit", "--config", str(ROOT / "configs/nvdm.yaml"),
+         "--data.dataset", str(tmp_path / "missing")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
     assert result.returncode == 2
     assert "error: Unknown dataset" in result.stderr and "Traceback" not in result.stderr
 

@@ -26,7 +26,7 @@ def test_batches_have_fixed_keys_shapes_and_dynamic_padding(tiny_corpus_dir, tin
     assert dm.num_labels == 3 and dm.label_names == ["finance", "science", "sport"] and not dm.multi_label
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert set(batch) == {"input_ids", "attention_mask", "bow", "labels", "doc_index"}
+    assert set(batch) == {"input_ids", "attention_mask", "bow", "labels", "doc_index", "example_index"}
     size = len(batch["doc_index"])
     assert batch["bow"].shape == (size, dm.vocab_size) and batch["labels"].shape == (size, 3)
     assert batch["input_ids"].shape[1] == batch["attention_mask"].sum(1).max() <= 12
@@ -53,7 +53,7 @@ def test_bow_only_view_for_the_topic_model(tiny_corpus_dir, cache_dir):
     dm = DocumentDataModule(dataset=str(tiny_corpus_dir), tokenizer=None, batch_size=10, min_freq=2, dev_size=0.2)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert set(batch) == {"bow", "labels", "doc_index"}
+    assert set(batch) == {"bow", "labels", "doc_index", "example_index"}
     assert len(dm.datasets["train"]) == len(dm.corpus["train"])
 
 

@@ -48,8 +48,15 @@ def test_aggregate_by_document_averages_partitions():
 
 def test_document_aggregator_joins_partitions_from_different_batches():
     agg = DocumentAggregator()
-    agg.update(torch.tensor([0]), torch.tensor([[0.8, 0.2]]), torch.tensor([[1.0, 0.0]]))
-    agg.update(torch.tensor([1, 0]), torch.tensor([[0.1, 0.9], [0.0, 1.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    agg.update(torch.tensor([0]), torch.tensor([0]), torch.tensor([[0.8, 0.2]]), torch.tensor([[1.0, 0.0]]))
+    agg.update(
+        torch.tensor([1, 0]),
+        torch.tensor([1, 2]),
+        torch.tensor([[0.1, 0.9], [0.0, 1.0]]),
+        torch.tensor([[0.0, 1.0], [1.0, 0.0]]),
+    )
+    # DDP padding repeats example 2; counted twice it would pull document 0 to (0.27, 0.73)
+    agg.update(torch.tensor([0]), torch.tensor([2]), torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]]))
     docs, probs, targets = agg.compute()
     assert docs.tolist() == [0, 1]
     torch.testing.assert_close(probs, torch.tensor([[0.4, 0.6], [0.1, 0.9]]))

@@ -1,0 +1,67 @@
+"""Peak memory per training epoch: GPU memory on CUDA, the process's resident set on CPU."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+import torch
+
+from callbacks.telemetry import TelemetryCallback, gather_over_ranks
+
+MB = 2**20
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark of this process's RSS (Linux); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process since the last reset (else since it started), in MiB."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MB if sys.platform == "darwin" else peak / 1024
+
+
+class PeakMemory(TelemetryCallback):
+    """Logs per training epoch ``peak_gpu_allocated_mb`` and ``peak_gpu_reserved_mb`` on CUDA, or
+    ``peak_rss_mb`` on CPU; the maximum over processes under DDP."""
+
+    def __init__(self):
+        self.per_rank: dict[str, list[float]] = {}
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        device = trainer.strategy.root_device
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        else:
+            reset_peak_rss()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        device = trainer.strategy.root_device
+        if device.type == "cuda":
+            local = {
+                "peak_gpu_allocated_mb": torch.cuda.max_memory_allocated(device) / MB,
+                "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved(device) / MB,
+            }
+        else:
+            local = {"peak_rss_mb": peak_rss_mb()}
+        for name, value in local.items():
+            per_rank = gather_over_ranks(trainer, value)
+            previous = self.per_rank.get(name, [0.0] * len(per_rank))
+            self.per_rank[name] = [max(a, b) for a, b in zip(per_rank, previous, strict=True)]
+            pl_module.log(name, max(per_rank), rank_zero_only=True)
+
+    def summary(self) -> dict:
+        peaks = {name: max(values) for name, values in self.per_rank.items()}
+        return peaks | {f"{name}_per_rank": values for name, values in self.per_rank.items()}

@@ -1,0 +1,125 @@
+"""The run's summary: best and test macro-F1 next to every cost figure, as ``results.json`` and in W&B."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import WandbLogger
+
+from callbacks.files import atomic_write
+from callbacks.telemetry import TelemetryCallback
+
+RESULTS_FILE = "results.json"
+
+
+def run_folder(trainer: pl.Trainer) -> Path:
+    """Where this run's files live: the first logger's folder, else the trainer's root folder.
+
+    Under DDP ``trainer.log_dir`` is a broadcast from rank 0, so every rank must call this.
+    """
+    return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+def model_label(pl_module: pl.LightningModule, datamodule) -> str:
+    """``TopicBERT-<x>`` / ``BERT-<x>`` (x = tokens per partition), as in the paper's tables."""
+    hparams = pl_module.hparams
+    if "use_topic_model" not in hparams:
+        return type(pl_module).__name__.removesuffix("Task")
+    x = datamodule.max_length // datamodule.num_partitions
+    return f"{'TopicBERT' if hparams.use_topic_model else 'BERT'}-{x}"
+
+
+def hardware() -> str:
+    """The accelerator, or the CPU model and core count."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            cpu,
+        )
+    return f"{os.cpu_count()} CPU cores ({cpu})"
+
+
+def _float(value) -> float | None:
+    return float(value) if value is not None else None
+
+
+class RunSummary(Callback):
+    """Collects the figures of every :class:`TelemetryCallback` with the run's macro-F1 and settings.
+
+    Records ``val_macro_f1`` after every epoch, writes ``results.json`` atomically into the run folder
+    after fit (``status: "fit"``) and again after test (``status: "complete"``), and puts the same
+    summary into the W&B run summary.
+    """
+
+    def __init__(self):
+        self.val_history: list[float] = []
+        self.results: dict = {}
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        value = trainer.callback_metrics.get("val_macro_f1")
+        if value is not None:
+            self.val_history.append(float(value))
+
+    def collect(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
+        dm = trainer.datamodule
+        checkpoint = trainer.checkpoint_callback
+        results = {
+            "model": model_label(pl_module, dm),
+            "dataset": dm.corpus.name,
+            "encoder": pl_module.hparams.get("encoder"),
+            "max_length": dm.max_length,
+            "num_partitions": dm.num_partitions,
+            "partition_length": dm.max_length // dm.num_partitions,
+            "seed": int(os.environ.get("PL_GLOBAL_SEED", dm.seed)),
+            "precision": str(trainer.precision),
+            "devices": trainer.world_size,
+            "hardware": hardware(),
+            "val_macro_f1_per_epoch": list(self.val_history),
+            "best_val_macro_f1": max(self.val_history) if self.val_history else None,
+            "best_checkpoint": checkpoint.best_model_path if checkpoint is not None else None,
+        }
+        for callback in trainer.callbacks:
+            if isinstance(callback, TelemetryCallback):
+                results.update(callback.summary())
+        return results
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.results = self.collect(trainer, pl_module) | {"status": "fit"}
+        self.write(trainer)
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        if not self.results:  # a test-only run: nothing was fitted by this process
+            return
+        metrics = trainer.callback_metrics
+        for name in ("test_macro_f1", "test_micro_f1", "test_accuracy"):
+            self.results[name] = _float(metrics.get(name))
+        self.results["status"] = "complete"
+        self.write(trainer)
+
+    def write(self, trainer: pl.Trainer) -> None:
+        folder = run_folder(trainer)
+        if not trainer.is_global_zero:
+            return
+        self.results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        with atomic_write(folder / RESULTS_FILE) as f:
+            json.dump(self.results, f, indent=2)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.summary.update(
+                    {k: v for k, v in self.results.items() if isinstance(v, int | float | str)}
+                )

@@ -1,0 +1,77 @@
+"""Fine-tuning time: per training epoch (T_epoch), in total (T), and per batch."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from callbacks.telemetry import ClockedCallback, synchronize
+
+
+class EpochTimer(ClockedCallback):
+    """Logs ``time_epoch_s`` (training part of each epoch, validation excluded), ``time_batch_s``
+    (mean training step, the first ``warmup_batches`` of the run excluded because they include
+    allocator and kernel warm-up) and, at the end, ``time_total_s`` (wall time of the training loop
+    with its validation passes; model loading and the sanity check are not fine-tuning).
+
+    Times are rank 0's; with DDP every rank runs in lock-step, so one clock is the run's clock.
+
+    Args:
+        warmup_batches: leading training batches left out of the per-batch mean.
+    """
+
+    def __init__(self, warmup_batches: int = 5):
+        super().__init__()
+        self.warmup_batches = warmup_batches
+        self.epoch_times: list[float] = []
+        self.batch_times: list[float] = []
+        self.batches_seen = 0
+        self.fit_start: float | None = None
+        self.total_s: float | None = None
+        self._batch_start = 0.0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.fit_start = time.perf_counter()
+        self.total_s = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        synchronize(trainer)
+        self._batch_start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        synchronize(trainer)
+        self.batches_seen += 1
+        if self.batches_seen > self.warmup_batches:
+            self.batch_times.append(time.perf_counter() - self._batch_start)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        seconds = self.epoch_seconds(trainer)
+        self.epoch_times.append(seconds)
+        pl_module.log("time_epoch_s", seconds, rank_zero_only=True)
+        if self.batch_times:
+            pl_module.log("time_batch_s", statistics.fmean(self.batch_times), rank_zero_only=True)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.total_s = time.perf_counter() - self.fit_start
+        for logger in trainer.loggers:
+            logger.log_metrics({"time_total_s": self.total_s}, step=trainer.global_step)
+
+    def summary(self) -> dict:
+        total = self.total_s
+        if total is None and self.fit_start is not None:
+            total = time.perf_counter() - self.fit_start
+        return {
+            "epochs": len(self.epoch_times),
+            "time_epoch_s": list(self.epoch_times),
+            "time_epoch_mean_s": statistics.fmean(self.epoch_times) if self.epoch_times else None,
+            "time_total_s": total,
+            "time_batch_mean_s": statistics.fmean(self.batch_times) if self.batch_times else None,
+        }
+
+    def state_dict(self) -> dict:
+        return {"epoch_times": self.epoch_times, "batch_times": self.batch_times, "batches_seen": self.batches_seen}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.epoch_times = list(state_dict["epoch_times"])
+        self.batch_times = list(state_dict["batch_times"])
+        self.batches_seen = state_dict["batches_seen"]
