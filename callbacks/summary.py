@@ -120,6 +120,6 @@ class RunSummary(Callback):
             json.dump(self.results, f, indent=2)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.experiment.summary.update(
-                    {k: v for k, v in self.results.items() if isinstance(v, int | float | str)}
-                )
+                run = logger.experiment
+                run.summary.update({k: v for k, v in self.results.items() if isinstance(v, int | float | str)})
+                run.save(str(folder / RESULTS_FILE), base_path=str(folder), policy="now")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from functools import cached_property
 from typing import Literal
 
@@ -44,7 +45,8 @@ class DocumentDataModule(pl.LightningDataModule):
         eval_batch_size: examples per batch for validation, test and predict.
         dev_size: dev documents carved from train when the dataset has no dev split
             (below 1: a fraction of train; 1 or more: a number of documents).
-        seed: seed of the dev split and of the training batch order.
+        seed: seed of the dev split. The training batch order follows ``seed_everything``
+            (Lightning's ``PL_GLOBAL_SEED``), so runs with different seeds share one dev split.
         min_freq: Fmin, the minimum training-split frequency of a topic-model word.
         max_vocab_size: keep at most this many of the most frequent topic-model words.
         text_fields: fields/columns joined to form the text (overrides the dataset's own).
@@ -271,7 +273,7 @@ class DocumentDataModule(pl.LightningDataModule):
             dataset.lengths,
             batch_size,
             shuffle=shuffle,
-            seed=self.seed,
+            seed=int(os.environ.get("PL_GLOBAL_SEED", self.seed)),
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
         )

@@ -20,6 +20,8 @@ _shared_nltk = Path(__file__).resolve().parents[2] / "shared" / "nltk_data"
 if "NLTK_DATA" not in os.environ and _shared_nltk.is_dir():
     os.environ["NLTK_DATA"] = str(_shared_nltk)
 
+ROOT = Path(__file__).resolve().parents[1]
+
 TOPICS = {
     "sport": "goal match team player score league coach season stadium referee",
     "finance": "bank stock market profit shares investor dividend trading earnings quarter",
@@ -106,3 +108,20 @@ def shared_data_dir() -> Path:
     if not (folder / "r8").is_dir():
         pytest.fail(f"Real-data tests need the datasets: set TOPICBERT_DATA (looked in {folder}).")
     return folder
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_folder(tmp_path, monkeypatch):
+    """Every test runs in its own folder, so ./runs and other relative outputs never touch the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
+def tiny_args(corpus_dir, encoder_dir, config="configs/topicbert.yaml") -> list[str]:
+    """CLI arguments: a shipped config on the tiny corpus and encoder, two quick epochs."""
+    return [
+        "--config", str(ROOT / config),
+        "--data.dataset", str(corpus_dir), "--data.tokenizer", str(encoder_dir),
+        "--data.max_length", "32", "--data.num_partitions", "2", "--data.min_freq", "2", "--data.dev_size", "0.2",
+        "--data.batch_size", "8",
+        "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "2",
+    ]  # fmt: skip

@@ -16,25 +16,9 @@ from cli import hardware_precision, main
 from datamodules.corpus import DataError
 from lightning_modules.topicbert_task import CheckpointMismatchError, TopicBertTask
 from models.pretrained import EncoderNotFoundError
+from tests.conftest import ROOT, tiny_args
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml"))
-
-
-def tiny_args(corpus_dir, encoder_dir, config="configs/topicbert.yaml"):
-    """The shipped config on tiny data; runs land in ./runs of the current (temporary) folder."""
-    return [
-        "--config", str(ROOT / config),
-        "--data.dataset", str(corpus_dir), "--data.tokenizer", str(encoder_dir),
-        "--data.max_length", "32", "--data.num_partitions", "2", "--data.min_freq", "2", "--data.dev_size", "0.2",
-        "--data.batch_size", "8",
-        "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "2",
-    ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def in_tmp_folder(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
 
 
 @dataclass

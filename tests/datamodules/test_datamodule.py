@@ -124,3 +124,15 @@ def test_length_bucket_sampler_is_a_deterministic_permutation():
     assert padded < 0.7 * padded_random  # bucketing removes most padding
     eval_batches = list(LengthBucketBatchSampler(lengths, 100, shuffle=False))
     assert [lengths[b].max() for b in eval_batches] == sorted((lengths[b].max() for b in eval_batches), reverse=True)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_bucket_sampler_splits_batches_between_ddp_processes(shuffle):
+    lengths = np.random.default_rng(0).integers(1, 300, size=105)  # 11 batches of 10: odd for 2 ranks
+    ranks = [list(LengthBucketBatchSampler(lengths, 10, shuffle, seed=3, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == len(LengthBucketBatchSampler(lengths, 10, shuffle, num_replicas=2)) == 6
+    single = [tuple(b) for b in LengthBucketBatchSampler(lengths, 10, shuffle, seed=3)]
+    assert {tuple(b) for b in ranks[0] + ranks[1]} == set(single)  # every batch, split between the ranks
+    assert ranks[1][-1] == list(single[0])  # the odd batch count is padded with a repeat
+    with pytest.raises(ValueError, match="outside"):
+        LengthBucketBatchSampler(lengths, 10, shuffle, num_replicas=2, rank=2)

@@ -1,0 +1,41 @@
+"""Pareto-front figures: macro-F1 against fine-tuning time and against CO2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from reports.table import ModelRow, pareto_front
+
+
+def pareto_plot(rows: list[ModelRow], runs: list[dict], cost: str, label: str, path: Path) -> Path:
+    """Scatter of every run (small) and every model's mean (large, labelled) of one dataset, with the
+    frontier of the model means drawn as a step line. ``cost`` names the x-axis field of both."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=150)
+    ax.scatter([r.get(cost) for r in runs], [r["test_macro_f1"] for r in runs], s=12, alpha=0.35,
+               color="tab:gray", label="runs")  # fmt: skip
+    xs = [getattr(r, cost) for r in rows]
+    ys = [r.f1_mean for r in rows]
+    front = pareto_front(xs, ys)
+    ax.scatter(xs, ys, s=50, color="tab:blue", zorder=3, label="model mean")
+    ax.errorbar(xs, ys, yerr=[r.f1_std for r in rows], fmt="none", ecolor="tab:blue", alpha=0.5)
+    for row, x, y in zip(rows, xs, ys, strict=True):
+        ax.annotate(row.model, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.step([xs[i] for i in front], [ys[i] for i in front], where="post", color="tab:red", linewidth=1.5,
+            label="Pareto front", zorder=2)  # fmt: skip
+    ax.set_xlabel(label)
+    ax.set_ylabel("test macro-F1")
+    ax.set_title(f"{rows[0].dataset}: macro-F1 vs {label}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

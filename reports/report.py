@@ -1,0 +1,77 @@
+"""Report command: Table 3 and the Pareto fronts from finished runs.
+
+python -m reports.report runs/sweep --baseline BERT-512 --out runs/sweep/report
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from jsonargparse import CLI
+
+from callbacks.wandb_logger import Mode, resolve_wandb_mode
+from reports.plots import pareto_plot
+from reports.table import ModelRow, load_results, summarize, to_markdown, write_table
+
+log = logging.getLogger(__name__)
+FIGURES = {"time": ("time_total_s", "fine-tuning time T (s)"), "co2": ("co2_measured_g", "CO2, measured (g)")}
+
+
+def log_to_wandb(rows: list[ModelRow], figures: list[Path], project: str, mode: Mode) -> str:
+    """The table, a scatter per cost and the PNG figures as one W&B run (job type ``report``)."""
+    import wandb
+
+    resolved, reason = resolve_wandb_mode(mode)
+    run = wandb.init(project=project, job_type="report", mode=resolved, dir=str(figures[0].parent))
+    columns = ["dataset", "model", "seeds", "f1_mean", "f1_std", "retention", "time_epoch_s", "time_total_s",
+               "co2_measured_g", "co2_paper_eq_g", "energy_kwh"]  # fmt: skip
+    table = wandb.Table(columns=columns, data=[[getattr(r, c) for c in columns] for r in rows])
+    logged = {"table3": table}
+    for key, (cost, label) in FIGURES.items():
+        logged[f"pareto_{key}"] = wandb.plot.scatter(table, cost, "f1_mean", title=f"macro-F1 vs {label}")
+    logged |= {f"figure_{p.stem}": wandb.Image(str(p)) for p in figures}
+    run.log(logged)
+    run.finish()
+    return f"{resolved} ({reason})"
+
+
+def report(
+    runs: list[str],
+    baseline: str = "BERT-512",
+    out: str | None = None,
+    wandb_project: str = "topicbert",
+    wandb_mode: Mode = "auto",
+) -> list[ModelRow]:
+    """Table 3 (markdown and CSV) and Pareto plots (F1 vs time, F1 vs CO2) from runs' ``results.json``.
+
+    Args:
+        runs: run folders or ``results.json`` files; folders are searched recursively.
+        baseline: the model that retention (Rtn) is measured against.
+        out: output folder; defaults to ``<first runs folder>/report``.
+        wandb_project: W&B project for the table and plots.
+        wandb_mode: ``auto`` (online when possible, else offline), ``online``, ``offline`` or ``disabled``.
+    """
+    results = load_results(runs)
+    if not results:
+        raise SystemExit(f"error: no finished runs (results.json with status 'complete') under {', '.join(runs)}.")
+    folder = Path(out or Path(runs[0]) / "report")
+    rows = summarize(results, baseline)
+    markdown, table = write_table(rows, folder)
+    figures = []
+    for dataset in sorted({r.dataset for r in rows}):
+        subset = [r for r in rows if r.dataset == dataset]
+        dataset_runs = [r for r in results if r["dataset"] == dataset]
+        for key, (cost, label) in FIGURES.items():
+            figures.append(pareto_plot(subset, dataset_runs, cost, label, folder / f"pareto_{key}_{dataset}.png"))
+    where = log_to_wandb(rows, figures, wandb_project, wandb_mode)
+    print(to_markdown(rows))
+    print(f"Table: {markdown}, {table}")
+    print("Figures: " + ", ".join(str(p) for p in figures))
+    print(f"W&B: {where}")
+    return rows
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    CLI(report)

@@ -1,0 +1,87 @@
+import csv
+import json
+
+import pytest
+
+from reports.report import report
+from reports.table import load_results, model_order, pareto_front, summarize, to_markdown
+
+
+def result(model, seed, f1, time_s, co2_g, dataset="r8", status="complete"):
+    return {"dataset": dataset, "model": model, "seed": seed, "test_macro_f1": f1, "time_epoch_mean_s": time_s / 2,
+            "time_total_s": time_s, "co2_measured_g": co2_g, "co2_paper_eq_g": 2 * co2_g, "energy_kwh": co2_g / 400,
+            "status": status}  # fmt: skip
+
+
+HAND_MADE = [
+    result("BERT-512", 1, 0.90, 100, 10), result("BERT-512", 2, 0.92, 110, 11),
+    result("TopicBERT-512", 1, 0.93, 120, 12), result("TopicBERT-512", 2, 0.95, 120, 12),
+    result("TopicBERT-128", 1, 0.90, 60, 6), result("TopicBERT-128", 2, 0.90, 60, 6),
+    result("TopicBERT-64", 1, 0.89, 80, 8),
+]  # fmt: skip
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    costs = [100, 120, 60, 80, 60]
+    scores = [0.91, 0.94, 0.90, 0.89, 0.85]
+    # (60, 0.90) beats (60, 0.85) and (80, 0.89); (100, 0.91) and (120, 0.94) each buy more F1
+    assert pareto_front(costs, scores) == [2, 0, 1]
+    assert pareto_front([1.0], [0.5]) == [0]
+    assert pareto_front([5, 5], [0.7, 0.7]) == [0]  # a tie is not an improvement
+
+
+def test_table3_means_std_and_retention():
+    rows = summarize(HAND_MADE, baseline="BERT-512")
+    assert [r.model for r in rows] == ["BERT-512", "TopicBERT-512", "TopicBERT-128", "TopicBERT-64"]
+    bert, topic512, topic128, topic64 = rows
+    assert bert.f1_mean == pytest.approx(0.91) and bert.f1_std == pytest.approx(0.014142, abs=1e-5)
+    assert topic512.retention == pytest.approx(0.94 / 0.91)
+    assert bert.retention == pytest.approx(1.0)
+    assert topic128.time_total_s == 60 and topic128.co2_paper_eq_g == 12
+    assert topic64.seeds == 1 and topic64.f1_std == 0.0
+    table = to_markdown(rows)
+    assert "| r8 | TopicBERT-512 | 2 | 0.940 ± 0.014 | 103.30% |" in table
+
+
+def test_model_order_is_the_papers():
+    names = ["TopicBERT-64", "TopicBERT-512", "BERT-512", "TopicBERT-256", "TopicBERT-128"]
+    assert sorted(names, key=model_order) == ["BERT-512", "TopicBERT-512", "TopicBERT-256", "TopicBERT-128",
+                                              "TopicBERT-64"]  # fmt: skip
+
+
+def test_load_results_skips_unfinished_and_broken_files(tmp_path):
+    for i, status in enumerate(["complete", "fit", "complete"]):
+        folder = tmp_path / f"run{i}"
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps(result("BERT-512", i, 0.9, 10, 1, status=status)))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.json").write_text("{not json")
+    assert sorted(r["seed"] for r in load_results([tmp_path])) == [0, 2]
+
+
+def test_report_writes_table_csv_and_both_pareto_plots(tmp_path):
+    for i, r in enumerate(HAND_MADE):
+        (tmp_path / f"run{i}").mkdir()
+        (tmp_path / f"run{i}" / "results.json").write_text(json.dumps(r))
+    rows = report([str(tmp_path)], baseline="BERT-512", out=str(tmp_path / "out"), wandb_mode="disabled")
+    assert len(rows) == 4
+    out = tmp_path / "out"
+    assert (out / "table3.md").read_text().startswith("| dataset | model |")
+    with (out / "table3.csv").open() as f:
+        assert next(csv.DictReader(f))["model"] == "BERT-512"
+    for name in ("pareto_time_r8.png", "pareto_co2_r8.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_logs_an_offline_wandb_run(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps(HAND_MADE[0]))
+    report([str(tmp_path)], out=str(tmp_path / "out"), wandb_mode="offline")
+    (run_dir,) = (tmp_path / "out" / "wandb").glob("offline-run-*")
+    data = next(run_dir.glob("run-*.wandb")).read_bytes()
+    assert b"table3" in data and b"pareto_time" in data
+
+
+def test_report_without_finished_runs_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no finished runs"):
+        report([str(tmp_path)], wandb_mode="disabled")
