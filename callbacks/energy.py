@@ -57,6 +57,7 @@ class EnergyTracker(TelemetryCallback):
     def _make_tracker(self, trainer):
         from codecarbon import OfflineEmissionsTracker
 
+        logging.getLogger("codecarbon").setLevel(logging.ERROR)  # its hardware notes are not the user's concern
         device = trainer.strategy.root_device
         kwargs = {}
         if self.grid_intensity_g_per_kwh is not None:
@@ -115,5 +116,5 @@ class EnergyTracker(TelemetryCallback):
         return {"totals": self.totals, "energy_per_rank": self.energy_per_rank}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.totals = dict(state_dict["totals"])
-        self.energy_per_rank = list(state_dict["energy_per_rank"])
+        self.totals = dict(state_dict.get("totals", self.totals))
+        self.energy_per_rank = list(state_dict.get("energy_per_rank", []))

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Aggregates partition predictions per document and writes them as JSON Lines.
+    """Aggregates partition predictions per document and writes them as JSON Lines (on rank 0, with
+    the predictions of every process under DDP).
 
     Each line: ``id``, ``label`` (single-label) or ``labels`` (multi-label, probability >= 0.5),
     ``probabilities`` by label, the document's gold ``true_labels`` when known, and, for TopicBERT,
@@ -36,12 +37,20 @@ class PredictionWriter(BasePredictionWriter):
 
     def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions, batch_indices):
         outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
-        keep = drop_repeats(torch.cat([o["example_index"] for o in outputs]).cpu())
-        doc_index = torch.cat([o["doc_index"] for o in outputs]).cpu()[keep]
-        docs, probs = aggregate_by_document(doc_index, torch.cat([o["probs"] for o in outputs]).float().cpu()[keep])
+        outputs = [{k: v.cpu() for k, v in o.items()} for o in outputs]
+        path = Path(self.output_path or Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl")
+        if trainer.world_size > 1:  # every process predicted its share of the batches
+            shares = [None] * trainer.world_size
+            torch.distributed.all_gather_object(shares, outputs)
+            outputs = [o for share in shares for o in share]
+        if not trainer.is_global_zero:
+            return
+        keep = drop_repeats(torch.cat([o["example_index"] for o in outputs]))
+        doc_index = torch.cat([o["doc_index"] for o in outputs])[keep]
+        docs, probs = aggregate_by_document(doc_index, torch.cat([o["probs"] for o in outputs]).float()[keep])
         topics = None
         if "topic" in outputs[0]:
-            topic = torch.cat([o["topic"] for o in outputs]).cpu()[keep]
+            topic = torch.cat([o["topic"] for o in outputs])[keep]
             topics = dict(zip(doc_index.tolist(), topic.tolist(), strict=True))
         datamodule = trainer.datamodule
         names = datamodule.label_names
@@ -53,7 +62,6 @@ class PredictionWriter(BasePredictionWriter):
             words = datamodule.vocabulary.words
             topic_words = [[words[i] for i in row] for row in indices.tolist()]
         multi_label = bool(getattr(pl_module, "multi_label", False))
-        path = Path(self.output_path or Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl")
         with atomic_write(path) as f:
             for doc, row in zip(docs.tolist(), probs.tolist(), strict=True):
                 record = {"id": ids[doc]}

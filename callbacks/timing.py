@@ -72,6 +72,6 @@ class EpochTimer(ClockedCallback):
         return {"epoch_times": self.epoch_times, "batch_times": self.batch_times, "batches_seen": self.batches_seen}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.epoch_times = list(state_dict["epoch_times"])
-        self.batch_times = list(state_dict["batch_times"])
-        self.batches_seen = state_dict["batches_seen"]
+        self.epoch_times = list(state_dict.get("epoch_times", []))
+        self.batch_times = list(state_dict.get("batch_times", []))
+        self.batches_seen = state_dict.get("batches_seen", 0)

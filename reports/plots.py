@@ -23,10 +23,15 @@ def pareto_plot(rows: list[ModelRow], runs: list[dict], cost: str, label: str, p
     front = pareto_front(xs, ys)
     ax.scatter(xs, ys, s=50, color="tab:blue", zorder=3, label="model mean")
     ax.errorbar(xs, ys, yerr=[r.f1_std for r in rows], fmt="none", ecolor="tab:blue", alpha=0.5)
-    for row, x, y in zip(rows, xs, ys, strict=True):
-        ax.annotate(row.model, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    ax.step([xs[i] for i in front], [ys[i] for i in front], where="post", color="tab:red", linewidth=1.5,
-            label="Pareto front", zorder=2)  # fmt: skip
+    for n, (row, x, y) in enumerate(zip(rows, xs, ys, strict=True)):
+        ax.annotate(row.model, (x, y), textcoords="offset points", xytext=(6, 6 if n % 2 else -12), fontsize=8)
+    # The frontier as a staircase through its points, continued to the right edge: everything below
+    # and to the right of it is beaten by a cheaper or better model.
+    right = max([*xs, *(r.get(cost) or 0.0 for r in runs)])
+    ax.step([xs[i] for i in front] + [right], [ys[i] for i in front] + [ys[front[-1]]], where="post",
+            color="tab:red", linewidth=1.5, label="Pareto front", zorder=2)  # fmt: skip
+    ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=140, facecolors="none", edgecolors="tab:red",
+               linewidths=1.5, zorder=4)  # fmt: skip
     ax.set_xlabel(label)
     ax.set_ylabel("test macro-F1")
     ax.set_title(f"{rows[0].dataset}: macro-F1 vs {label}")

@@ -37,7 +37,7 @@ def log_to_wandb(rows: list[ModelRow], figures: list[Path], project: str, mode: 
 
 
 def report(
-    runs: list[str],
+    runs: str | list[str],
     baseline: str = "BERT-512",
     out: str | None = None,
     wandb_project: str = "topicbert",
@@ -46,12 +46,13 @@ def report(
     """Table 3 (markdown and CSV) and Pareto plots (F1 vs time, F1 vs CO2) from runs' ``results.json``.
 
     Args:
-        runs: run folders or ``results.json`` files; folders are searched recursively.
+        runs: a run folder or ``results.json`` file, or a list of them; folders are searched recursively.
         baseline: the model that retention (Rtn) is measured against.
         out: output folder; defaults to ``<first runs folder>/report``.
         wandb_project: W&B project for the table and plots.
         wandb_mode: ``auto`` (online when possible, else offline), ``online``, ``offline`` or ``disabled``.
     """
+    runs = [runs] if isinstance(runs, str) else runs
     results = load_results(runs)
     if not results:
         raise SystemExit(f"error: no finished runs (results.json with status 'complete') under {', '.join(runs)}.")

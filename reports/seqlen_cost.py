@@ -151,6 +151,7 @@ def seqlen_cost(
     """
     from codecarbon import OfflineEmissionsTracker
 
+    logging.getLogger("codecarbon").setLevel(logging.ERROR)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"

@@ -114,11 +114,12 @@ def sweep(
         if is_finished(folder):
             progress.write(f"skip  {run.model} seed {run.seed}: already finished")
             continue
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        log_path = folder.with_name(f"{folder.name}.log")
         command = [sys.executable, str(ROOT / "cli.py"), "fit", "--config", str(config_path), *run.arguments(out_dir),
                    "--trainer.enable_progress_bar", "false", *overrides]  # fmt: skip
         start = time.perf_counter()
-        with (folder / "run.log").open("w") as log_file:
+        with log_path.open("w") as log_file:
             code = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT).returncode
         minutes = (time.perf_counter() - start) / 60
         if code == 0 and is_finished(folder):
@@ -126,7 +127,7 @@ def sweep(
             progress.write(f"done  {run.model} seed {run.seed}: test macro-F1 {f1:.4f} in {minutes:.1f} min")
         else:
             failed.append(run)
-            progress.write(f"FAIL  {run.model} seed {run.seed} (exit {code}); see {folder / 'run.log'}")
+            progress.write(f"FAIL  {run.model} seed {run.seed} (exit {code}); see {log_path}")
     if any(is_finished(run.folder(out_dir)) for run in grid):
         folder = out_dir / grid[0].dataset_key
         report([str(folder)], baseline=baseline or f"BERT-{max_length}", out=str(folder / "report"))

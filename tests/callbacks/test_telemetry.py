@@ -119,5 +119,16 @@ def test_ddp_on_two_cpu_processes_sums_energy_and_syncs_metrics(tiny_corpus_dir,
     assert results["peak_rss_mb"] == max(results["peak_rss_mb_per_rank"])
     assert results["docs_per_epoch"] >= 72  # both halves of the training split are counted
     # metrics are synchronised: the DDP test score is the score of the whole test split
-    single = main(["test", *args, "--ckpt_path", str(tmp_path / results["best_checkpoint"])])
+    best = str(tmp_path / results["best_checkpoint"])
+    single = main(["test", *args, "--ckpt_path", best])
     assert single.trainer.callback_metrics["test_macro_f1"].item() == pytest.approx(results["test_macro_f1"], abs=1e-6)
+    # predict under DDP: rank 0 writes every document once
+    predict = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "predict", *args, "--trainer.strategy", "ddp", "--trainer.devices", "2",
+         "--trainer.accelerator", "cpu", "--ckpt_path", best],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert predict.returncode == 0, predict.stderr[-3000:]
+    (predictions,) = (tmp_path / "runs").rglob("predictions.jsonl")
+    ids = [json.loads(line)["id"] for line in predictions.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 30
