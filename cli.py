@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 
@@ -40,10 +41,29 @@ class SaveAndLogConfig(SaveConfigCallback):
                 logger.log_hyperparams({"config": self.config.as_dict()})
 
 
+def drop_unaccepted_hparams(model: LightningModule) -> None:
+    """Remove linked values the model's ``__init__`` does not take from its saved hyperparameters.
+
+    The data -> model links cover every task (the topic model has no ``num_labels``, students no
+    ``vocab_size``); Lightning records all applied links as hyperparameters, and a checkpoint with
+    such a key could not be loaded again by ``test --ckpt_path``.
+    """
+    accepted = inspect.signature(type(model).__init__).parameters
+    for key in [k for k in model.hparams if k not in accepted and not k.startswith("_")]:
+        del model.hparams[key]
+
+
 def finish_wandb(trainer) -> None:
     for logger in trainer.loggers:
         if isinstance(logger, AutoWandbLogger):
             logger.finish()
+
+
+def finish_failed_wandb_run() -> None:
+    """Mark a W&B run left open by an exception as failed, so the next run starts a fresh one."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.run.finish(exit_code=1)
 
 
 class TopicBertCLI(LightningCLI):
@@ -53,6 +73,7 @@ class TopicBertCLI(LightningCLI):
         parser.link_arguments("data.tokenizer", "model.init_args.encoder")
         for value in ("num_labels", "vocab_size", "multi_label"):
             parser.link_arguments(f"data.{value}", f"model.init_args.{value}", apply_on="instantiate")
+        parser.link_arguments("data.tfidf_features", "model.init_args.num_features", apply_on="instantiate")
         parser.add_argument(
             "--test_after_fit",
             type=bool,
@@ -66,6 +87,10 @@ class TopicBertCLI(LightningCLI):
             config.trainer.precision = hardware_precision(config.trainer.accelerator)
         # The datamodule's length-bucketed batch sampler splits batches between processes itself.
         config.trainer.use_distributed_sampler = False
+
+    def after_instantiate_classes(self) -> None:
+        super().after_instantiate_classes()
+        drop_unaccepted_hparams(self.model)
 
     def after_fit(self) -> None:
         if self.config.fit.test_after_fit and not self.trainer.fast_dev_run:
@@ -104,6 +129,7 @@ def main(args: list[str] | None = None) -> TopicBertCLI:
             args=args,
         )
     except Exception as err:
+        finish_failed_wandb_run()
         user_error = find_user_error(err)
         if user_error is None:
             raise

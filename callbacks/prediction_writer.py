@@ -9,11 +9,33 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from torch import Tensor
 
 from callbacks.files import atomic_write
 from lightning_modules.metrics import aggregate_by_document, drop_repeats
 
 log = logging.getLogger(__name__)
+
+
+def gather_document_outputs(trainer: pl.Trainer, predictions) -> tuple[Tensor, Tensor, Tensor | None] | None:
+    """``predict_step`` outputs of every process, per document: (doc indices, mean probabilities,
+    dominant topic or None). Returns None on every process but rank 0 (all ranks must call it)."""
+    outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+    outputs = [{k: v.cpu() for k, v in o.items()} for o in outputs]
+    if trainer.world_size > 1:  # every process predicted its share of the batches
+        shares = [None] * trainer.world_size
+        torch.distributed.all_gather_object(shares, outputs)
+        outputs = [o for share in shares for o in share]
+    if not trainer.is_global_zero:
+        return None
+    keep = drop_repeats(torch.cat([o["example_index"] for o in outputs]))
+    doc_index = torch.cat([o["doc_index"] for o in outputs])[keep]
+    docs, probs = aggregate_by_document(doc_index, torch.cat([o["probs"] for o in outputs]).float()[keep])
+    topic = None
+    if "topic" in outputs[0]:
+        by_doc = dict(zip(doc_index.tolist(), torch.cat([o["topic"] for o in outputs])[keep].tolist(), strict=True))
+        topic = torch.tensor([by_doc[d] for d in docs.tolist()])
+    return docs, probs, topic
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -36,22 +58,12 @@ class PredictionWriter(BasePredictionWriter):
         self.written: Path | None = None
 
     def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions, batch_indices):
-        outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
-        outputs = [{k: v.cpu() for k, v in o.items()} for o in outputs]
         path = Path(self.output_path or Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl")
-        if trainer.world_size > 1:  # every process predicted its share of the batches
-            shares = [None] * trainer.world_size
-            torch.distributed.all_gather_object(shares, outputs)
-            outputs = [o for share in shares for o in share]
-        if not trainer.is_global_zero:
+        gathered = gather_document_outputs(trainer, predictions)
+        if gathered is None:
             return
-        keep = drop_repeats(torch.cat([o["example_index"] for o in outputs]))
-        doc_index = torch.cat([o["doc_index"] for o in outputs])[keep]
-        docs, probs = aggregate_by_document(doc_index, torch.cat([o["probs"] for o in outputs]).float()[keep])
-        topics = None
-        if "topic" in outputs[0]:
-            topic = torch.cat([o["topic"] for o in outputs])[keep]
-            topics = dict(zip(doc_index.tolist(), topic.tolist(), strict=True))
+        docs, probs, topic = gathered
+        topics = dict(zip(docs.tolist(), topic.tolist(), strict=True)) if topic is not None else None
         datamodule = trainer.datamodule
         names = datamodule.label_names
         ids = datamodule.document_ids("predict")

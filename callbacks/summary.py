@@ -28,10 +28,14 @@ def run_folder(trainer: pl.Trainer) -> Path:
 
 
 def model_label(pl_module: pl.LightningModule, datamodule) -> str:
-    """``TopicBERT-<x>`` / ``BERT-<x>`` (x = tokens per partition), as in the paper's tables."""
+    """``TopicBERT-<x>`` / ``BERT-<x>`` (x = tokens per partition) as in the TopicBERT paper's tables,
+    ``KD-<student>`` / ``<student>`` as in the DocBERT paper's, else the task's name."""
     hparams = pl_module.hparams
+    name = type(pl_module).__name__
+    if name.endswith("Student"):
+        return ("KD-" if getattr(datamodule, "teacher_logits", None) else "") + name.removesuffix("Student")
     if "use_topic_model" not in hparams:
-        return type(pl_module).__name__.removesuffix("Task")
+        return name.removesuffix("Task")
     x = datamodule.max_length // datamodule.num_partitions
     return f"{'TopicBERT' if hparams.use_topic_model else 'BERT'}-{x}"
 

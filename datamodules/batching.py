@@ -54,8 +54,9 @@ class DocumentDataset(Dataset):
 @dataclass
 class Collator:
     """Builds the batch dict: ``input_ids``, ``attention_mask`` (token view only), ``bow``,
-    ``labels`` (multi-hot float, documents x labels), ``doc_index`` and ``example_index`` (the
-    partition's position in its dataset, which identifies repeats under DDP).
+    ``labels`` (multi-hot float, documents x labels), ``doc_index``, ``example_index`` (the
+    partition's position in its dataset, which identifies repeats under DDP) and, when given,
+    ``teacher_logits`` (documents x labels) and ``tfidf`` (a sparse COO tensor).
 
     Token sequences are padded only to the longest in the batch.
     """
@@ -63,6 +64,8 @@ class Collator:
     bow: sp.csr_matrix
     labels: np.ndarray
     pad_id: int = 0
+    teacher: np.ndarray | None = None
+    tfidf: sp.csr_matrix | None = None
 
     def __call__(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
         docs = np.asarray([item["doc_index"] for item in items], dtype=np.int64)
@@ -72,6 +75,13 @@ class Collator:
             "doc_index": torch.from_numpy(docs),
             "example_index": torch.tensor([item["example_index"] for item in items], dtype=torch.long),
         }
+        if self.teacher is not None:
+            batch["teacher_logits"] = torch.from_numpy(self.teacher[docs])
+        if self.tfidf is not None:
+            rows = self.tfidf[docs].tocoo()
+            indices = torch.from_numpy(np.vstack([rows.row, rows.col]).astype(np.int64))
+            values = torch.from_numpy(rows.data)
+            batch["tfidf"] = torch.sparse_coo_tensor(indices, values, rows.shape, check_invariants=False).coalesce()
         if "input_ids" in items[0]:
             width = max(len(item["input_ids"]) for item in items)
             ids = np.full((len(items), width), self.pad_id, dtype=np.int64)

@@ -47,3 +47,16 @@ def cache_path(cache_dir: Path, kind: str, *key_parts: str) -> Path:
     """A cache file name that is readable and unique for the key."""
     digest = hashlib.sha256("\x1f".join(key_parts).encode()).hexdigest()[:20]
     return cache_dir / kind / f"{_SAFE.sub('-', key_parts[0])[:40]}-{digest}.npz"
+
+
+def texts_to_arrays(texts: list[str]) -> dict[str, np.ndarray]:
+    """Texts as one UTF-8 byte array plus offsets (compact, and loadable without pickle)."""
+    encoded = [t.encode("utf-8") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return {"text_bytes": np.frombuffer(b"".join(encoded), dtype=np.uint8), "text_offsets": offsets}
+
+
+def arrays_to_texts(arrays: dict[str, np.ndarray]) -> list[str]:
+    data, offsets = arrays["text_bytes"].tobytes(), arrays["text_offsets"]
+    return [data[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(len(offsets) - 1)]

@@ -1,7 +1,8 @@
-"""The LightningDataModule: one corpus, its BoW view and (optionally) its token view."""
+"""The LightningDataModule: one corpus and its views (BoW, tokens, tf-idf, teacher soft targets)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from functools import cached_property
@@ -13,10 +14,19 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader
 
+from datamodules.augment import Augmentation, build_transfer_set
 from datamodules.batching import Collator, DocumentDataset, LengthBucketBatchSampler, PartitionDataset
 from datamodules.bow import Vocabulary, english_stopwords, words_of
-from datamodules.cache import cache_path, load_arrays, resolve_cache_dir, save_arrays
+from datamodules.cache import (
+    arrays_to_texts,
+    cache_path,
+    load_arrays,
+    resolve_cache_dir,
+    save_arrays,
+    texts_to_arrays,
+)
 from datamodules.corpus import SPLIT_NAMES, Corpus, DataError, FileFormat, Split, load_corpus, read_documents
+from datamodules.teacher import TeacherLogits, file_sha256
 from datamodules.tokens import (
     SpecialTokens,
     TokenizedSplit,
@@ -27,18 +37,18 @@ from datamodules.tokens import (
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = "1"
-SplitName = Literal["train", "dev", "test"]
+SplitName = Literal["train", "dev", "test", "transfer"]
 
 
 class DocumentDataModule(pl.LightningDataModule):
-    """Documents for TopicBERT, BERT and the NVDM topic model.
+    """Documents for TopicBERT, BERT, the NVDM topic model and distilled students.
 
     Args:
         dataset: ``r8``, ``20ng``, ``imdb``, ``reuters21578``, or a folder holding ``train``, optional
             ``dev`` and ``test`` files (``.jsonl``, ``.jsonl.gz``, ``.csv``, ``.tsv``/``.txt``).
         data_dir: root folder of the named datasets; defaults to ``$TOPICBERT_DATA``, then ``./data``.
         tokenizer: Hugging Face tokenizer name or folder; it is also the encoder the model loads.
-            ``null`` gives BoW-only batches, one per document (topic-model pretraining).
+            ``null`` gives batches without tokens, one per document (topic model, tf-idf students).
         max_length: N, the token budget per document including special tokens.
         num_partitions: p; each document is cut into at most p partitions of x = N / p tokens.
         batch_size: training examples (partitions) per batch.
@@ -56,8 +66,14 @@ class DocumentDataModule(pl.LightningDataModule):
         cache_dir: where tokenised and BoW views are cached; defaults to ``$TOPICBERT_CACHE``,
             then ``~/.cache/topicbert``.
         num_workers: DataLoader worker processes.
-        predict_split: the split ``predict`` runs on, unless ``predict_file`` is given.
+        predict_split: the split ``predict`` runs on, unless ``predict_file`` is given; ``transfer`` is
+            the training split plus its augmented copies (the distillation transfer set).
         predict_file: a file of new documents (same formats; labels optional) to predict.
+        augmentation: how the transfer set is augmented; ``null`` means the training split alone.
+        teacher_logits: a teacher-logits file for the transfer set; training then runs on the transfer
+            set with the teacher's soft targets in every batch (``teacher_logits``).
+        tfidf: add a sparse tf-idf vector of each document to every batch (``tfidf``).
+        tfidf_max_features: vocabulary cap of the tf-idf view (unigrams and bigrams, train split only).
     """
 
     def __init__(
@@ -81,6 +97,10 @@ class DocumentDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         predict_split: SplitName = "test",
         predict_file: str | None = None,
+        augmentation: Augmentation | None = None,
+        teacher_logits: str | None = None,
+        tfidf: bool = False,
+        tfidf_max_features: int = 100_000,
     ):
         super().__init__()
         if max_length // num_partitions < 8:
@@ -104,6 +124,10 @@ class DocumentDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.predict_split = predict_split
         self.predict_file = predict_file
+        self.augmentation = augmentation or Augmentation(copies=0)
+        self.teacher_logits = teacher_logits
+        self.use_tfidf = tfidf
+        self.tfidf_max_features = tfidf_max_features
         self.file_format = None
         if any(v is not None for v in (text_fields, label_field, id_field, label_separator)):
             self.file_format = FileFormat(
@@ -143,48 +167,95 @@ class DocumentDataModule(pl.LightningDataModule):
     def vocabulary(self) -> Vocabulary:
         return self._bow_view[0]
 
+    @property
+    def tfidf_features(self) -> int:
+        """Width of the tf-idf vectors (linked to the logistic-regression student); 0 without ``tfidf``."""
+        return len(self.tfidf_vectorizer.vocabulary_) if self.use_tfidf else 0
+
     @cached_property
     def stopwords(self) -> tuple[frozenset[str], str]:
         return english_stopwords()
 
     @cached_property
-    def _bow_view(self) -> tuple[Vocabulary, dict[str, sp.csr_matrix]]:
-        stopwords, source = self.stopwords
+    def transfer(self) -> Split:
+        """The training split followed by its augmented copies, cached on disk."""
+        train = self.corpus["train"]
+        if self.augmentation.copies == 0:
+            return train
         path = cache_path(
-            self.cache_dir,
-            "bow",
-            self.corpus.name,
-            CACHE_VERSION,
-            self.corpus.fingerprint,
-            str(self.min_freq),
-            str(self.max_vocab_size),
-            source,
+            self.cache_dir, "transfer", self.corpus.name, CACHE_VERSION, self.split_fingerprint("transfer")
         )
         cached = load_arrays(path)
         if cached is None:
-            tokenized = {s: [words_of(t, stopwords) for t in self.corpus[s].texts] for s in SPLIT_NAMES}
-            vocab = Vocabulary.build(tokenized["train"], self.min_freq, self.max_vocab_size)
-            if len(vocab) == 0:
-                raise DataError(
-                    f"The topic-model vocabulary of {self.corpus.name!r} is empty: no training word occurs "
-                    f"{self.min_freq} times. Lower --data.min_freq."
-                )
-            matrices = {s: vocab.counts(tokenized[s]) for s in SPLIT_NAMES}
-            arrays = {"words": np.asarray(vocab.words)}
-            for s, m in matrices.items():
-                arrays |= {f"{s}_data": m.data, f"{s}_indices": m.indices, f"{s}_indptr": m.indptr}
-            save_arrays(path, arrays)
-            log.info("Topic-model vocabulary: %d words (Fmin=%d), cached in %s.", len(vocab), self.min_freq, path)
-        else:
+            transfer = build_transfer_set(train, self.augmentation)
+            save_arrays(path, texts_to_arrays(transfer.texts[len(train) :]))
+            return transfer
+        copies = arrays_to_texts(cached)
+        ids = [f"{doc_id}#aug{k}" for k in range(1, self.augmentation.copies + 1) for doc_id in train.ids]
+        labels = [labels for _ in range(self.augmentation.copies) for labels in train.labels]
+        return Split(train.ids + ids, train.texts + copies, train.labels + labels)
+
+    def split_fingerprint(self, split: str) -> str:
+        """Identifies the documents of a split: the corpus, the split and (transfer) the augmentation."""
+        extra = repr(self.augmentation) if split == "transfer" else ""
+        return hashlib.sha256(f"{self.corpus.fingerprint}|{split}|{extra}".encode()).hexdigest()[:16]
+
+    def _source(self, split: str) -> str:
+        """The split behind ``predict``: ``predict_file`` stays ``predict``, else ``predict_split``."""
+        return self.predict_split if split == "predict" and not self.predict_file else split
+
+    @property
+    def predict_fingerprint(self) -> str:
+        """Identifies the documents ``predict`` runs on (recorded in teacher-logits files)."""
+        if self.predict_file:
+            return file_sha256(self.predict_file)
+        return self.split_fingerprint(self.predict_split)
+
+    def documents(self, split: str) -> Split:
+        split = self._source(split)
+        if split == "transfer":
+            return self.transfer
+        if split == "predict":
+            return self.predict_documents
+        return self.corpus[split]
+
+    @cached_property
+    def predict_documents(self) -> Split:
+        return read_documents(self.predict_file, self.file_format or FileFormat())
+
+    @cached_property
+    def _bow_view(self) -> tuple[Vocabulary, dict[str, sp.csr_matrix]]:
+        stopwords, source = self.stopwords
+        path = cache_path(self.cache_dir, "bow", self.corpus.name, CACHE_VERSION, self.corpus.fingerprint,
+                          str(self.min_freq), str(self.max_vocab_size), source)  # fmt: skip
+        cached = load_arrays(path)
+        if cached is not None:
             vocab = Vocabulary(cached["words"].tolist())
-            matrices = {
-                s: sp.csr_matrix(
-                    (cached[f"{s}_data"], cached[f"{s}_indices"], cached[f"{s}_indptr"]),
-                    shape=(len(self.corpus[s]), len(vocab)),
-                )
-                for s in SPLIT_NAMES
-            }
+            return vocab, {s: _csr(cached, s, (len(self.corpus[s]), len(vocab))) for s in SPLIT_NAMES}
+        tokenized = {s: [words_of(t, stopwords) for t in self.corpus[s].texts] for s in SPLIT_NAMES}
+        vocab = Vocabulary.build(tokenized["train"], self.min_freq, self.max_vocab_size)
+        if len(vocab) == 0:
+            raise DataError(
+                f"The topic-model vocabulary of {self.corpus.name!r} is empty: no training word occurs "
+                f"{self.min_freq} times. Lower --data.min_freq."
+            )
+        matrices = {s: vocab.counts(tokenized[s]) for s in SPLIT_NAMES}
+        arrays = {"words": np.asarray(vocab.words)}
+        for s, m in matrices.items():
+            arrays |= {f"{s}_data": m.data, f"{s}_indices": m.indices, f"{s}_indptr": m.indptr}
+        save_arrays(path, arrays)
+        log.info("Topic-model vocabulary: %d words (Fmin=%d), cached in %s.", len(vocab), self.min_freq, path)
         return vocab, matrices
+
+    def bow(self, split: str) -> sp.csr_matrix:
+        """Topic-model word counts of every document of a split."""
+        split = self._source(split)
+        if split == "transfer" and self.augmentation.copies == 0:
+            split = "train"
+        if split in SPLIT_NAMES:
+            return self._bow_view[1][split]
+        stopwords, _ = self.stopwords
+        return self.vocabulary.counts(words_of(t, stopwords) for t in self.documents(split).texts)
 
     @cached_property
     def tokenizer(self):
@@ -194,23 +265,39 @@ class DocumentDataModule(pl.LightningDataModule):
     def special_tokens(self) -> SpecialTokens:
         return SpecialTokens.of(self.tokenizer)
 
-    @cached_property
-    def _token_view(self) -> dict[str, TokenizedSplit]:
-        path = cache_path(
-            self.cache_dir,
-            "tokens",
-            self.corpus.name,
-            CACHE_VERSION,
-            self.corpus.fingerprint,
-            tokenizer_fingerprint(self.tokenizer),
-        )
+    def _cached_tokens(self, key: str, splits: dict[str, list[str]]) -> dict[str, TokenizedSplit]:
+        path = cache_path(self.cache_dir, "tokens", self.corpus.name, CACHE_VERSION, key,
+                          tokenizer_fingerprint(self.tokenizer))  # fmt: skip
         cached = load_arrays(path)
         if cached is not None:
-            return {s: TokenizedSplit(cached[f"{s}_ids"], cached[f"{s}_offsets"]) for s in SPLIT_NAMES}
-        view = {s: tokenize_texts(self.tokenizer, self.corpus[s].texts, desc=f"tokenising {s}") for s in SPLIT_NAMES}
+            return {s: TokenizedSplit(cached[f"{s}_ids"], cached[f"{s}_offsets"]) for s in splits}
+        view = {s: tokenize_texts(self.tokenizer, texts, desc=f"tokenising {s}") for s, texts in splits.items()}
         save_arrays(path, {f"{s}_{k}": getattr(v, k) for s, v in view.items() for k in ("ids", "offsets")})
         log.info("Tokenised %s with %s, cached in %s.", self.corpus.name, self.tokenizer_name, path)
         return view
+
+    @cached_property
+    def _token_view(self) -> dict[str, TokenizedSplit]:
+        return self._cached_tokens(self.corpus.fingerprint, {s: self.corpus[s].texts for s in SPLIT_NAMES})
+
+    def tokens(self, split: str) -> TokenizedSplit:
+        """Token ids (no special tokens, not truncated) of every document of a split."""
+        split = self._source(split)
+        if split in SPLIT_NAMES or (split == "transfer" and self.augmentation.copies == 0):
+            return self._token_view["train" if split == "transfer" else split]
+        if split == "transfer":
+            return self._cached_tokens(self.split_fingerprint("transfer"), {"transfer": self.transfer.texts})[
+                "transfer"
+            ]
+        return tokenize_texts(self.tokenizer, self.documents(split).texts)
+
+    @cached_property
+    def tfidf_vectorizer(self):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2,
+                                     max_features=self.tfidf_max_features, dtype=np.float32)  # fmt: skip
+        return vectorizer.fit(self.corpus["train"].texts)
 
     def label_matrix(self, split: Split) -> np.ndarray:
         """Multi-hot float32 targets (documents x labels); unknown labels are ignored."""
@@ -222,6 +309,11 @@ class DocumentDataModule(pl.LightningDataModule):
                     matrix[row, index[label]] = 1.0
         return matrix
 
+    @property
+    def train_split(self) -> str:
+        """Students with a teacher train on the transfer set; everything else on the training split."""
+        return "transfer" if self.teacher_logits else "train"
+
     # ----- Lightning hooks -----
 
     def prepare_data(self) -> None:
@@ -231,32 +323,27 @@ class DocumentDataModule(pl.LightningDataModule):
             self._token_view  # noqa: B018
 
     def setup(self, stage: str | None = None) -> None:
-        splits = {"fit": ("train", "dev"), "validate": ("dev",), "test": ("test",), "predict": ("predict",)}
+        splits = {"fit": (self.train_split, "dev"), "validate": ("dev",), "test": ("test",), "predict": ("predict",)}
         for split in splits.get(stage, SPLIT_NAMES) if stage else SPLIT_NAMES:
             if split not in self.datasets:
                 self.datasets[split] = self._build(split)
 
-    def _documents(self, split: str) -> tuple[Split, sp.csr_matrix, TokenizedSplit | None]:
-        if split == "predict" and self.predict_file:
-            docs = read_documents(self.predict_file, self.file_format or FileFormat())
-            stopwords, _ = self.stopwords
-            bow = self.vocabulary.counts(words_of(t, stopwords) for t in docs.texts)
-            tokens = tokenize_texts(self.tokenizer, docs.texts) if self.tokenizer_name else None
-            return docs, bow, tokens
-        split = self.predict_split if split == "predict" else split
-        tokens = self._token_view[split] if self.tokenizer_name else None
-        return self.corpus[split], self._bow_view[1][split], tokens
-
     def _build(self, split: str) -> PartitionDataset | DocumentDataset:
-        docs, bow, tokens = self._documents(split)
-        if tokens is None:
+        docs, bow = self.documents(split), self.bow(split)
+        if self.tokenizer_name is None:
             dataset = DocumentDataset(len(docs), np.asarray(bow.sum(axis=1)).ravel())
             pad_id = 0
         else:
-            dataset = PartitionDataset(tokens, self.max_length, self.num_partitions, self.special_tokens)
+            dataset = PartitionDataset(self.tokens(split), self.max_length, self.num_partitions, self.special_tokens)
             pad_id = self.special_tokens.pad_id
+        teacher = None
+        if split == "transfer" and self.teacher_logits:
+            teacher = TeacherLogits.load(self.teacher_logits).aligned(
+                docs.ids, self.label_names, self.split_fingerprint("transfer"), self.teacher_logits
+            )
+        tfidf = self.tfidf_vectorizer.transform(docs.texts) if self.use_tfidf else None
         dataset.ids = docs.ids
-        dataset.collator = Collator(bow, self.label_matrix(docs), pad_id)
+        dataset.collator = Collator(bow, self.label_matrix(docs), pad_id, teacher=teacher, tfidf=tfidf)
         return dataset
 
     def document_ids(self, split: str) -> list[str]:
@@ -287,7 +374,7 @@ class DocumentDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader(self.train_split, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("dev", shuffle=False)
@@ -297,3 +384,7 @@ class DocumentDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict", shuffle=False)
+
+
+def _csr(arrays: dict[str, np.ndarray], split: str, shape: tuple[int, int]) -> sp.csr_matrix:
+    return sp.csr_matrix((arrays[f"{split}_data"], arrays[f"{split}_indices"], arrays[f"{split}_indptr"]), shape=shape)

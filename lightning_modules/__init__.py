@@ -1,6 +1,7 @@
-"""LightningModules: the NVDM pretraining task and the TopicBERT / BERT fine-tuning task."""
+"""LightningModules: NVDM pretraining, TopicBERT / BERT fine-tuning and the distillation students."""
 
 from lightning_modules.nvdm_task import NVDMTask
+from lightning_modules.student_tasks import BiLSTMStudent, KimCNNStudent, LogRegStudent
 from lightning_modules.topicbert_task import TopicBertTask
 
-__all__ = ["NVDMTask", "TopicBertTask"]
+__all__ = ["BiLSTMStudent", "KimCNNStudent", "LogRegStudent", "NVDMTask", "TopicBertTask"]

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import lightning.pytorch as pl
 import torch
 
-from lightning_modules.losses import class_probabilities, classification_loss, joint_loss
-from lightning_modules.metrics import DocumentAggregator, classification_metrics, metric_inputs
+from lightning_modules.classifier import DocumentClassifierTask
+from lightning_modules.losses import classification_loss, joint_loss
 from lightning_modules.optim import linear_warmup_decay, param_groups
 from models.nvdm import NVDM, Activation
 from models.topicbert import Pooling, TopicBert, load_encoder
@@ -38,7 +37,7 @@ def load_nvdm_weights(nvdm: NVDM, path: str, expected: dict) -> None:
     nvdm.load_state_dict({k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)})
 
 
-class TopicBertTask(pl.LightningModule):
+class TopicBertTask(DocumentClassifierTask):
     """Joint fine-tuning of an encoder and the NVDM topic model on partitioned documents.
 
     Loss: ``alpha * CE + (1 - alpha) * NVDM loss per word`` (see ``NVDMOutput.loss_per_word``).
@@ -87,7 +86,7 @@ class TopicBertTask(pl.LightningModule):
         warmup_ratio: float = 0.1,
         attn_implementation: Literal["sdpa", "eager"] = "sdpa",
     ):
-        super().__init__()
+        super().__init__(num_labels, multi_label)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}.")
         self.save_hyperparameters()
@@ -95,12 +94,7 @@ class TopicBertTask(pl.LightningModule):
             NVDM(vocab_size, num_topics, nvdm_hidden_size, nvdm_activation, nvdm_samples) if use_topic_model else None
         )
         self.model = TopicBert(load_encoder(encoder, attn_implementation), num_labels, nvdm, dropout, pooling)
-        self.multi_label = multi_label
         self.alpha = alpha
-        self.val_documents = DocumentAggregator()
-        self.test_documents = DocumentAggregator()
-        self.val_metrics = classification_metrics(num_labels, multi_label, prefix="val_")
-        self.test_metrics = classification_metrics(num_labels, multi_label, prefix="test_")
 
     def setup(self, stage: str) -> None:
         # Before a resumed checkpoint is restored, so resuming keeps the fine-tuned topic model.
@@ -116,7 +110,7 @@ class TopicBertTask(pl.LightningModule):
     def forward(self, batch: dict):
         return self.model(batch["input_ids"], batch["attention_mask"], batch.get("bow"))
 
-    def _losses(self, batch: dict, output) -> dict[str, torch.Tensor]:
+    def compute_losses(self, batch: dict, output) -> dict[str, torch.Tensor]:
         ce = classification_loss(output.logits, batch["labels"], self.multi_label)
         topic = output.topics.loss_per_word.mean() if output.topics is not None else None
         losses = {"loss": joint_loss(ce, topic, self.alpha), "ce": ce}
@@ -124,50 +118,8 @@ class TopicBertTask(pl.LightningModule):
             losses["nvdm_loss"] = topic
         return losses
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        losses = self._losses(batch, self(batch))
-        size = len(batch["doc_index"])
-        self.log("train_loss", losses["loss"], prog_bar=True, batch_size=size)
-        self.log_dict({f"train_{k}": v for k, v in losses.items() if k != "loss"}, batch_size=size)
-        return losses["loss"]
-
-    def _evaluate(self, batch: dict, documents: DocumentAggregator, prefix: str) -> None:
-        output = self(batch)
-        losses = self._losses(batch, output)
-        self.log_dict({f"{prefix}_{k}": v for k, v in losses.items()}, batch_size=len(batch["doc_index"]))
-        probs = class_probabilities(output.logits, self.multi_label)
-        documents.update(batch["doc_index"], batch["example_index"], probs, batch["labels"])
-
-    def _score_documents(self, documents: DocumentAggregator, metrics) -> None:
-        _, probs, targets = documents.compute()
-        documents.reset()
-        scores = metrics(*metric_inputs(probs, targets, self.multi_label))
-        metrics.reset()
-        self.log_dict(scores, prog_bar=True)
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, self.val_documents, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._score_documents(self.val_documents, self.val_metrics)
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, self.test_documents, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._score_documents(self.test_documents, self.test_metrics)
-
-    def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
-        """Partition-level outputs; ``callbacks.PredictionWriter`` aggregates them per document."""
-        output = self(batch)
-        result = {
-            "doc_index": batch["doc_index"],
-            "example_index": batch["example_index"],
-            "probs": class_probabilities(output.logits, self.multi_label),
-        }
-        if output.topics is not None:
-            result["topic"] = output.topics.mean.argmax(-1)
-        return result
+    def predict_extras(self, output) -> dict[str, torch.Tensor]:
+        return {"topic": output.topics.mean.argmax(-1)} if output.topics is not None else {}
 
     def topic_word_indices(self, top_n: int) -> torch.Tensor | None:
         return self.model.nvdm.topic_word_indices(top_n) if self.model.nvdm is not None else None

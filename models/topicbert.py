@@ -74,6 +74,19 @@ class TopicBert(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
+    def forward_flops(self, partition_lengths: list[int]) -> float:
+        """FLOPs of one forward pass over a document's partitions (their lengths in tokens).
+
+        Per partition of T tokens: 2 FLOPs per encoder weight-matrix entry and token (embeddings are
+        lookups; biases and norms are left out, as in the usual 2 x parameters x tokens count),
+        4 x layers x width x T^2 for attention scores and values, and the topic model and head once.
+        """
+        config = self.encoder.config
+        dense = sum(p.numel() for n, p in self.encoder.named_parameters() if p.dim() == 2 and "embeddings" not in n)
+        head = sum(p.numel() for n, p in self.named_parameters() if p.dim() == 2 and not n.startswith("encoder."))
+        return float(sum(2 * dense * t + 4 * config.num_hidden_layers * config.hidden_size * t * t + 2 * head
+                         for t in partition_lengths))  # fmt: skip
+
     def forward(self, input_ids: Tensor, attention_mask: Tensor, bow: Tensor | None = None) -> TopicBertOutput:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pooled = self.dropout(self.pool(hidden, attention_mask))

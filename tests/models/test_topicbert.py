@@ -66,3 +66,13 @@ def test_distilbert_encoder_works_through_the_same_path(tmp_path, tiny_encoder_d
     model = TopicBert(load_encoder(str(tmp_path)), num_labels=3, nvdm=NVDM(30, num_topics=4, hidden_size=8))
     assert model.projection.in_features == 32 + 4
     assert model(ids, mask, bow).logits.shape == (3, 3)
+
+
+def test_flop_formula_matches_the_counter_with_eager_attention(tiny_encoder_dir):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = TopicBert(load_encoder(str(tiny_encoder_dir), "eager"), 4, NVDM(30, 6, 8)).eval()
+    ids = torch.randint(5, 40, (1, 24))
+    with FlopCounterMode(display=False) as counter:
+        model(ids, torch.ones_like(ids), torch.rand(1, 30))
+    assert model.forward_flops([24]) == pytest.approx(counter.get_total_flops(), rel=1e-6)

@@ -1,0 +1,71 @@
+"""Writes a teacher's soft targets for distillation from ``python cli.py predict``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from callbacks.prediction_writer import gather_document_outputs
+from callbacks.summary import model_label
+from datamodules.teacher import TeacherLogits, file_sha256
+
+log = logging.getLogger(__name__)
+
+
+def probabilities_to_logits(probs: torch.Tensor, multi_label: bool, eps: float = 1e-7) -> torch.Tensor:
+    """Logits that reproduce ``probs``: log-probabilities (softmax) or log-odds (sigmoid)."""
+    probs = probs.double().clamp(eps, 1 - eps)
+    return (probs.log() - (-probs).log1p()) if multi_label else probs.log()
+
+
+class TeacherLogitsWriter(BasePredictionWriter):
+    """Saves per-document teacher logits of the predicted split as a ``.npz`` file.
+
+    The file records the document ids, the label names, a fingerprint of the documents (corpus,
+    split, augmentation) and of the teacher checkpoint, so a student refuses logits of other data.
+    A document's logits come from its probabilities averaged over its partitions, the same rule as
+    evaluation.
+
+    Args:
+        output_path: the ``.npz`` file; defaults to ``teacher_logits.npz`` in the run folder.
+    """
+
+    def __init__(self, output_path: str | None = None):
+        super().__init__(write_interval="epoch")
+        self.output_path = output_path
+        self.written: Path | None = None
+
+    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions, batch_indices):
+        path = Path(self.output_path or Path(trainer.log_dir or trainer.default_root_dir) / "teacher_logits.npz")
+        gathered = gather_document_outputs(trainer, predictions)
+        if gathered is None:
+            return
+        docs, probs, _ = gathered
+        dm = trainer.datamodule
+        ids = dm.document_ids("predict")
+        if len(docs) != len(ids):
+            raise RuntimeError(f"Predicted {len(docs)} of {len(ids)} documents; limit_predict_batches must be 1.0.")
+        multi_label = bool(getattr(pl_module, "multi_label", False))
+        checkpoint = trainer.ckpt_path
+        teacher = {
+            "model": model_label(pl_module, dm),
+            "encoder": pl_module.hparams.get("encoder"),
+            "checkpoint": Path(checkpoint).name if checkpoint else None,
+            "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
+        }
+        split = "file" if dm.predict_file else dm.predict_split
+        TeacherLogits(
+            ids=[ids[d] for d in docs.tolist()],
+            logits=probabilities_to_logits(probs, multi_label).float().numpy(),
+            label_names=list(dm.label_names),
+            multi_label=multi_label,
+            split=split,
+            data_fingerprint=dm.predict_fingerprint,
+            teacher=teacher,
+        ).save(path)
+        self.written = path
+        print(f"Teacher logits for {len(docs)} documents ({split}) written to {path}")

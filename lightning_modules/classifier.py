@@ -1,0 +1,85 @@
+"""What every document classifier task shares: per-document evaluation, metrics and prediction."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from lightning_modules.losses import class_probabilities
+from lightning_modules.metrics import DocumentAggregator, classification_metrics, metric_inputs
+
+
+@dataclass
+class ClassifierOutput:
+    logits: Tensor
+
+
+class DocumentClassifierTask(pl.LightningModule):
+    """Base task: subclasses define ``forward(batch)`` (an output with ``logits``) and
+    ``compute_losses(batch, output)`` (a dict with ``loss``); training logs those losses, and
+    validation and test average each document's partition probabilities before scoring macro-F1,
+    micro-F1 and accuracy."""
+
+    def __init__(self, num_labels: int, multi_label: bool):
+        super().__init__()
+        self.multi_label = multi_label
+        self.val_documents = DocumentAggregator()
+        self.test_documents = DocumentAggregator()
+        self.val_metrics = classification_metrics(num_labels, multi_label, prefix="val_")
+        self.test_metrics = classification_metrics(num_labels, multi_label, prefix="test_")
+
+    @abstractmethod
+    def compute_losses(self, batch: dict, output) -> dict[str, Tensor]:
+        """Training objective (``loss``) and its parts, for one batch."""
+
+    def predict_extras(self, output) -> dict[str, Tensor]:
+        """Extra per-example outputs of ``predict_step`` (e.g. the dominant topic)."""
+        return {}
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        losses = self.compute_losses(batch, self(batch))
+        size = len(batch["doc_index"])
+        self.log("train_loss", losses["loss"], prog_bar=True, batch_size=size)
+        self.log_dict({f"train_{k}": v for k, v in losses.items() if k != "loss"}, batch_size=size)
+        return losses["loss"]
+
+    def _evaluate(self, batch: dict, documents: DocumentAggregator, prefix: str) -> None:
+        output = self(batch)
+        losses = self.compute_losses(batch, output)
+        self.log_dict({f"{prefix}_{k}": v for k, v in losses.items()}, batch_size=len(batch["doc_index"]))
+        probs = class_probabilities(output.logits, self.multi_label)
+        documents.update(batch["doc_index"], batch["example_index"], probs, batch["labels"])
+
+    def _score_documents(self, documents: DocumentAggregator, metrics) -> None:
+        _, probs, targets = documents.compute()
+        documents.reset()
+        scores = metrics(*metric_inputs(probs, targets, self.multi_label))
+        metrics.reset()
+        self.log_dict(scores, prog_bar=True)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, self.val_documents, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._score_documents(self.val_documents, self.val_metrics)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, self.test_documents, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._score_documents(self.test_documents, self.test_metrics)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict[str, Tensor]:
+        """Partition-level outputs; the prediction writers aggregate them per document."""
+        output = self(batch)
+        probs = class_probabilities(output.logits, self.multi_label)
+        return {"doc_index": batch["doc_index"], "example_index": batch["example_index"], "probs": probs,
+                **self.predict_extras(output)}  # fmt: skip
+
+    def topic_word_indices(self, top_n: int) -> torch.Tensor | None:
+        """Top vocabulary indices per topic, for models with a topic model."""
+        return None

@@ -1,0 +1,192 @@
+"""Baselines that put the students in context, written as ``results.json`` runs for the report.
+
+    python -m reports.baselines --dataset r8 --nvdm_checkpoint runs/nvdm-r8/version_0/checkpoints/best.ckpt
+
+- ``tfidf-lr`` / ``tfidf-svm``: scikit-learn logistic regression and linear SVM on tf-idf unigrams
+  and bigrams (the same view the logistic-regression student reads).
+- ``bert-avg``: the frozen encoder's token vectors, mean-pooled, then logistic regression.
+- ``bert-avg-dtr``: the same joined with the NVDM posterior mean (the document-topic representation).
+
+Each classifier's regularisation C is chosen on the dev split by macro-F1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from jsonargparse import CLI
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+from tqdm.auto import tqdm
+
+from callbacks.files import atomic_write
+from datamodules import DocumentDataModule
+from lightning_modules.metrics import classification_metrics, metric_inputs
+from lightning_modules.topicbert_task import load_nvdm_weights
+from models.nvdm import NVDM
+from models.topicbert import load_encoder
+
+log = logging.getLogger(__name__)
+Baseline = Literal["tfidf-lr", "tfidf-svm", "bert-avg", "bert-avg-dtr"]
+LABELS = {
+    "tfidf-lr": "LR (tf-idf)",
+    "tfidf-svm": "SVM (tf-idf)",
+    "bert-avg": "BERT-Avg",
+    "bert-avg-dtr": "BERT-Avg+DTR",
+}
+
+
+def scores(dm: DocumentDataModule, split: str, predicted: np.ndarray, prefix: str) -> dict[str, float]:
+    """macro-F1, micro-F1 and accuracy with the same torchmetrics as every other model."""
+    targets = torch.from_numpy(dm.label_matrix(dm.corpus[split]))
+    probs = torch.from_numpy(predicted.astype(np.float32))
+    metrics = classification_metrics(dm.num_labels, dm.multi_label, prefix)
+    return {k: float(v) for k, v in metrics(*metric_inputs(probs, targets, dm.multi_label)).items()}
+
+
+def one_hot_predictions(classifier, features, dm: DocumentDataModule) -> np.ndarray:
+    """Hard predictions as a documents x labels matrix (probability-like input for the metrics)."""
+    predicted = classifier.predict(features)
+    if dm.multi_label:
+        return predicted.astype(np.float32)
+    matrix = np.zeros((len(predicted), dm.num_labels), dtype=np.float32)
+    matrix[np.arange(len(predicted)), predicted] = 1.0
+    return matrix
+
+
+def fit_on_dev(make, features: dict, dm: DocumentDataModule, grid: list[float]) -> tuple[object, float, float]:
+    """Train one classifier per C on train, keep the best by dev macro-F1: (classifier, C, dev F1)."""
+    if dm.multi_label:
+        y = dm.label_matrix(dm.corpus["train"]).astype(int)
+    else:
+        y = dm.label_matrix(dm.corpus["train"]).argmax(1)
+    best = (None, None, -1.0)
+    for c in grid:
+        model = make(c)
+        model = OneVsRestClassifier(model) if dm.multi_label else model
+        model.fit(features["train"], y)
+        dev_f1 = scores(dm, "dev", one_hot_predictions(model, features["dev"], dm), "val_")["val_macro_f1"]
+        if dev_f1 > best[2]:
+            best = (model, c, dev_f1)
+    return best
+
+
+@torch.inference_mode()
+def mean_pooled(encoder, dm: DocumentDataModule, split: str, batch_size: int) -> np.ndarray:
+    """Mean of the frozen encoder's last hidden states over each document's first N tokens."""
+    tokens = dm.tokens(split)
+    special = dm.special_tokens
+    content = dm.max_length - len(special)
+    docs = [np.concatenate([special.prefix, tokens.document(i)[:content], special.suffix]) for i in range(len(tokens))]
+    pooled = np.zeros((len(docs), encoder.config.hidden_size), dtype=np.float32)
+    order = np.argsort([len(d) for d in docs])
+    for start in tqdm(range(0, len(docs), batch_size), desc=f"encoding {split}", leave=False):
+        rows = order[start : start + batch_size]
+        width = max(len(docs[r]) for r in rows)
+        ids = torch.full((len(rows), width), special.pad_id)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(docs[r])] = torch.from_numpy(docs[r].astype(np.int64))
+            mask[i, : len(docs[r])] = 1
+        hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        pooled[rows] = ((hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)).numpy()
+    return pooled
+
+
+def topic_means(dm: DocumentDataModule, checkpoint: str, split: str) -> np.ndarray:
+    """NVDM posterior means (the document-topic representation) of a pretrained topic model."""
+    hparams = torch.load(checkpoint, map_location="cpu", weights_only=True)["hyper_parameters"]
+    nvdm = NVDM(dm.vocab_size, hparams["num_topics"], hparams["hidden_size"], hparams["activation"]).eval()
+    load_nvdm_weights(nvdm, checkpoint, {"vocab_size": dm.vocab_size})
+    with torch.inference_mode():
+        return nvdm(torch.from_numpy(dm.bow(split).toarray())).mean.numpy()
+
+
+def features_for(name: Baseline, dm: DocumentDataModule, encoder: str, nvdm_checkpoint: str | None,
+                 batch_size: int) -> dict[str, np.ndarray]:  # fmt: skip
+    splits = ("train", "dev", "test")
+    if name.startswith("tfidf"):
+        return {s: dm.tfidf_vectorizer.transform(dm.corpus[s].texts) for s in splits}
+    model = load_encoder(encoder).eval()
+    pooled = {s: mean_pooled(model, dm, s, batch_size) for s in splits}
+    if name == "bert-avg-dtr":
+        if nvdm_checkpoint is None:
+            raise SystemExit(
+                "error: bert-avg-dtr needs --nvdm_checkpoint (python cli.py fit --config configs/nvdm.yaml)."
+            )
+        pooled = {s: np.hstack([pooled[s], topic_means(dm, nvdm_checkpoint, s)]) for s in splits}
+    scaler = StandardScaler().fit(pooled["train"])
+    return {s: scaler.transform(pooled[s]) for s in splits}
+
+
+def baselines(
+    dataset: str = "r8",
+    data_dir: str | None = None,
+    dev_size: int | float = 500,
+    seed: int = 42,
+    min_freq: int = 10,
+    encoder: str = "sentence-transformers/all-MiniLM-L6-v2",
+    max_length: int = 512,
+    nvdm_checkpoint: str | None = None,
+    models: list[Baseline] = ["tfidf-lr", "tfidf-svm", "bert-avg", "bert-avg-dtr"],  # noqa: B006
+    c_grid: list[float] = [0.01, 0.1, 1.0, 10.0, 100.0],  # noqa: B006
+    batch_size: int = 64,
+    out: str = "runs/baselines",
+) -> list[dict]:
+    """Fit each baseline, pick C on dev, score test, write ``<out>/<dataset>/<model>/results.json``.
+
+    Args:
+        dataset: dataset name or folder, as for ``--data.dataset``.
+        data_dir: data root (default ``$TOPICBERT_DATA``).
+        dev_size: dev documents carved from train (as for the models, so the splits match).
+        seed: seed of the dev split.
+        min_freq: Fmin of the topic-model vocabulary (must match the NVDM checkpoint's).
+        encoder: frozen encoder of the BERT-Avg baselines.
+        max_length: tokens per document the encoder reads.
+        nvdm_checkpoint: pretrained NVDM for ``bert-avg-dtr``.
+        models: which baselines to run.
+        c_grid: regularisation values tried on dev.
+        batch_size: encoder batch size.
+        out: output folder.
+    """
+    dm = DocumentDataModule(dataset=dataset, data_dir=data_dir, tokenizer=encoder, max_length=max_length,
+                            dev_size=dev_size, seed=seed, min_freq=min_freq, tfidf=True)  # fmt: skip
+    makers = {
+        "tfidf-svm": lambda c: LinearSVC(C=c),
+        "tfidf-lr": lambda c: LogisticRegression(C=c, max_iter=2000),
+        "bert-avg": lambda c: LogisticRegression(C=c, max_iter=2000),
+        "bert-avg-dtr": lambda c: LogisticRegression(C=c, max_iter=2000),
+    }
+    written = []
+    for name in models:
+        start = time.perf_counter()
+        features = features_for(name, dm, encoder, nvdm_checkpoint, batch_size)
+        classifier, c, dev_f1 = fit_on_dev(makers[name], features, dm, c_grid)
+        result = {
+            "model": LABELS[name], "dataset": dm.corpus.name, "seed": seed, "status": "complete", "C": c,
+            "best_val_macro_f1": dev_f1, "time_total_s": time.perf_counter() - start,
+            **scores(dm, "test", one_hot_predictions(classifier, features["test"], dm), "test_"),
+            "encoder": encoder if name.startswith("bert") else None,
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }  # fmt: skip
+        path = Path(out) / dm.corpus.name / name / "results.json"
+        with atomic_write(path) as f:
+            json.dump(result, f, indent=2)
+        written.append(result)
+        print(f"{LABELS[name]:14s} C={c:<6g} dev macro-F1 {dev_f1:.4f}  test macro-F1 {result['test_macro_f1']:.4f}  "
+              f"micro-F1 {result['test_micro_f1']:.4f}  ({result['time_total_s']:.0f} s) -> {path}")  # fmt: skip
+    return written
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    CLI(baselines)
