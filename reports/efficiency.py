@@ -37,7 +37,8 @@ def load_run(checkpoint: str) -> tuple[LightningModule, DocumentDataModule, dict
     """The task and its datamodule from a checkpoint written by ``cli.py fit``, and its results.json."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     task = LightningModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    data_args = {k: v for k, v in saved["datamodule_hyper_parameters"].items() if k not in DATA_KEYS_IGNORED}
+    data_args = {k: v for k, v in saved["datamodule_hyper_parameters"].items()
+                 if k not in DATA_KEYS_IGNORED and not k.startswith("_")}  # fmt: skip
     dm = DocumentDataModule(**data_args)
     dm.teacher_logits = saved["datamodule_hyper_parameters"].get("teacher_logits")  # for the KD- label only
     results_file = Path(checkpoint).parent.parent / "results.json"
