@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -12,9 +13,16 @@ import matplotlib.pyplot as plt
 from reports.table import ModelRow, pareto_front
 
 
-def pareto_plot(rows: list[ModelRow], runs: list[dict], cost: str, label: str, path: Path) -> Path:
+def pareto_plot(rows: list[ModelRow], runs: list[dict], cost: str, label: str, path: Path) -> Path | None:
     """Scatter of every run (small) and every model's mean (large, labelled) of one dataset, with the
-    frontier of the model means drawn as a step line. ``cost`` names the x-axis field of both."""
+    frontier of the model means drawn as a step line. ``cost`` names the x-axis field of both.
+
+    Models without that cost (e.g. scikit-learn baselines have no CO2 reading) are left out; with
+    none left there is no plot (None)."""
+    rows = [r for r in rows if math.isfinite(getattr(r, cost))]
+    runs = [r for r in runs if r.get(cost) is not None]
+    if not rows:
+        return None
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=150)
     ax.scatter([r.get(cost) for r in runs], [r["test_macro_f1"] for r in runs], s=12, alpha=0.35,
                color="tab:gray", label="runs")  # fmt: skip

@@ -64,7 +64,8 @@ def report(
         subset = [r for r in rows if r.dataset == dataset]
         dataset_runs = [r for r in results if r["dataset"] == dataset]
         for key, (cost, label) in FIGURES.items():
-            figures.append(pareto_plot(subset, dataset_runs, cost, label, folder / f"pareto_{key}_{dataset}.png"))
+            figure = pareto_plot(subset, dataset_runs, cost, label, folder / f"pareto_{key}_{dataset}.png")
+            figures += [figure] if figure else []
     where = log_to_wandb(rows, figures, wandb_project, wandb_mode)
     print(to_markdown(rows))
     print(f"Table: {markdown}, {table}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import re
 import statistics
 from dataclasses import asdict, dataclass
@@ -93,6 +94,11 @@ def pareto_front(costs: list[float], scores: list[float]) -> list[int]:
     return front
 
 
+def _cell(value: float, spec: str) -> str:
+    """A figure, or "-" where the run did not measure it."""
+    return "-" if math.isnan(value) else format(value, spec)
+
+
 def to_markdown(rows: list[ModelRow]) -> str:
     head = ("| dataset | model | seeds | macro-F1 | Rtn | T_epoch (s) | T (s) | CO2 measured (g) | "
             "CO2 paper eq. (g) | energy (kWh) |")  # fmt: skip
@@ -101,8 +107,8 @@ def to_markdown(rows: list[ModelRow]) -> str:
         retention = f"{100 * r.retention:.2f}%" if r.retention is not None else "-"
         lines.append(
             f"| {r.dataset} | {r.model} | {r.seeds} | {r.f1_mean:.3f} ± {r.f1_std:.3f} | {retention} | "
-            f"{r.time_epoch_s:.4g} | {r.time_total_s:.4g} | {r.co2_measured_g:.3g} | {r.co2_paper_eq_g:.3g} | "
-            f"{r.energy_kwh:.3g} |"
+            f"{_cell(r.time_epoch_s, '.4g')} | {_cell(r.time_total_s, '.4g')} | {_cell(r.co2_measured_g, '.3g')} | "
+            f"{_cell(r.co2_paper_eq_g, '.3g')} | {_cell(r.energy_kwh, '.3g')} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from reports.plots import pareto_plot
 from reports.report import report
 from reports.table import load_results, model_order, pareto_front, summarize, to_markdown
 
@@ -85,3 +86,19 @@ def test_report_logs_an_offline_wandb_run(tmp_path):
 def test_report_without_finished_runs_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no finished runs"):
         report([str(tmp_path)], wandb_mode="disabled")
+
+
+def test_runs_without_a_cost_show_a_dash_and_stay_off_that_plot(tmp_path):
+    svm = {"dataset": "r8", "model": "SVM (tf-idf)", "seed": 1, "test_macro_f1": 0.93, "time_total_s": 4.0,
+           "status": "complete"}  # fmt: skip
+    for i, r in enumerate([*HAND_MADE, svm]):
+        (tmp_path / f"run{i}").mkdir()
+        (tmp_path / f"run{i}" / "results.json").write_text(json.dumps(r))
+    report([str(tmp_path)], out=str(tmp_path / "out"), wandb_mode="disabled")
+    line = next(x for x in (tmp_path / "out" / "table3.md").read_text().splitlines() if "SVM" in x)
+    assert line.endswith("| - | 4 | - | - | - |")  # T measured; no T_epoch, CO2 or energy
+    assert (tmp_path / "out" / "pareto_co2_r8.png").is_file()
+    rows = summarize([svm])
+    assert pareto_plot(rows, [svm], "co2_measured_g", "CO2", tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
+    assert pareto_plot(rows, [svm], "time_total_s", "T", tmp_path / "t.png") == tmp_path / "t.png"
