@@ -184,7 +184,7 @@ class LogRegStudent(StudentTask):
         num_features: int = 1,
         num_labels: int = 2,
         multi_label: bool = False,
-        lr: float = 1e-2,
+        lr: float = 0.2,
         weight_decay: float = 0.0,
         kd_weight: float | None = None,
         temperature: float = 1.0,

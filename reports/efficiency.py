@@ -1,6 +1,6 @@
 """Efficiency table (the DocBERT paper's Table 3): parameters, FLOPs and CPU latency per document.
 
-    python -m reports.efficiency --checkpoints '[teacher.ckpt, kd_bilstm.ckpt, kd_kimcnn.ckpt, kd_logreg.ckpt]'
+    python -m reports.efficiency '[teacher.ckpt, kd_bilstm.ckpt, kd_kimcnn.ckpt, kd_logreg.ckpt]'
 
 The first checkpoint is the teacher every ratio is taken against. Latency is the forward pass of
 ready-made batches (tokenisation and tf-idf excluded), per document, at batch 1 and batch 64, on
@@ -25,6 +25,7 @@ from jsonargparse import CLI
 from lightning.pytorch import LightningModule
 from torch import nn
 
+import lightning_modules  # noqa: F401  (checkpoints may only load task classes already imported)
 from callbacks.files import atomic_write
 from callbacks.summary import hardware, model_label
 from datamodules import DocumentDataModule
@@ -47,16 +48,21 @@ def load_run(checkpoint: str) -> tuple[LightningModule, DocumentDataModule, dict
 
 
 def document_batches(dm: DocumentDataModule, docs: int, docs_per_batch: int) -> list[dict]:
-    """Collated batches holding whole documents (all partitions) from the start of the test split."""
-    dataset = dm.datasets.get("test") or dm._build("test")
-    by_doc: dict[int, list[int]] = {}
+    """Collated batches of whole documents (all their partitions), the first ``docs`` of the test split.
+
+    Documents are sorted by length before batching, as the length-bucketed predict loader does, so a
+    batch is padded only to similar lengths."""
+    dm.setup("test")
+    dataset = dm.datasets["test"]
+    by_doc: dict[int, list[dict]] = {}
     for i in range(len(dataset)):
-        doc = dataset[i]["doc_index"]
-        if doc < docs:
-            by_doc.setdefault(doc, []).append(i)
-    order = sorted(by_doc)
+        example = dataset[i]
+        if example["doc_index"] < docs:
+            by_doc.setdefault(example["doc_index"], []).append(example)
+    tokens = {d: sum(len(e.get("input_ids", ())) for e in examples) for d, examples in by_doc.items()}
+    order = sorted(by_doc, key=lambda d: (tokens[d], d))
     return [
-        dataset.collator([dataset[i] for d in order[start : start + docs_per_batch] for i in by_doc[d]])
+        dataset.collator([e for d in order[start : start + docs_per_batch] for e in by_doc[d]])
         for start in range(0, len(order), docs_per_batch)
     ]
 
@@ -120,7 +126,7 @@ def efficiency(checkpoints: list[str], docs: int = 256, repeats: int = 3, out: s
         row["latency_b1_ms"] = 1e3 * latency_per_doc(task, single, len(single), repeats)
         row["latency_b64_ms"] = 1e3 * latency_per_doc(task, document_batches(dm, docs, 64), len(single), repeats)
         rows.append(row)
-        print(f"{row['model']:16s} {row['params_m']:8.2f} M params  {row['flops_per_doc_m']:10.1f} MFLOPs/doc  "
+        print(f"{row['model']:16s} {row['params_m']:8.2f} M params  {row['flops_per_doc_m']:10.3g} MFLOPs/doc  "
               f"{row['latency_b1_ms']:8.3f} ms/doc (b=1)  {row['latency_b64_ms']:8.3f} ms/doc (b=64)")  # fmt: skip
     teacher = rows[0]
     for row in rows:
@@ -150,7 +156,7 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
         f1 = f"{r['test_macro_f1']:.4f}" if r["test_macro_f1"] is not None else "-"
         lines.append(
             f"| {r['model']} | {f1} | {r['params_m']:.2f} | {r['params_non_embedding_m']:.2f} | "
-            f"{r['flops_per_doc_m']:.2f} | {r['latency_b1_ms']:.3f} | {r['latency_b64_ms']:.3f} | "
+            f"{r['flops_per_doc_m']:.3g} | {r['latency_b1_ms']:.3f} | {r['latency_b64_ms']:.3f} | "
             f"{r['flops_ratio']:.0f}x | {r['speedup_b1']:.1f}x | {r['speedup_b64']:.1f}x |"
         )
     return "\n".join(lines) + "\n"
