@@ -136,3 +136,21 @@ def test_bucket_sampler_splits_batches_between_ddp_processes(shuffle):
     assert ranks[1][-1] == list(single[0])  # the odd batch count is padded with a repeat
     with pytest.raises(ValueError, match="outside"):
         LengthBucketBatchSampler(lengths, 10, shuffle, num_replicas=2, rank=2)
+
+
+def test_transfer_set_is_cached_and_read_back(tiny_corpus_dir, cache_dir, monkeypatch):
+    from datamodules.augment import Augmentation
+
+    augmentation = Augmentation(copies=2, mask_prob=0.2, swap_prob=0.2, seed=3)
+    first = DocumentDataModule(dataset=str(tiny_corpus_dir), tokenizer=None, min_freq=2, dev_size=0.2,
+                               augmentation=augmentation).transfer  # fmt: skip
+    assert len(list(cache_dir.rglob("*.npz"))) >= 1
+
+    def rebuilt(*args):
+        raise AssertionError("the cached transfer set should have been read")
+
+    monkeypatch.setattr(documents_module, "build_transfer_set", rebuilt)
+    again = DocumentDataModule(dataset=str(tiny_corpus_dir), tokenizer=None, min_freq=2, dev_size=0.2,
+                               augmentation=augmentation).transfer  # fmt: skip
+    assert again.ids == first.ids and again.texts == first.texts and again.labels == first.labels
+    assert len(first.ids) == 3 * 72 and first.texts[72:] != first.texts[:72]

@@ -54,3 +54,23 @@ def test_multi_label_kd_is_bce_against_teacher_sigmoids():
 def test_default_lambda_is_the_papers():
     assert default_kd_weight(multi_label=False) == 4.0
     assert default_kd_weight(multi_label=True) == 1.0
+
+
+def test_ema_weights_serve_evaluation_and_trail_the_trained_ones():
+    from lightning_modules.student_tasks import LogRegStudent
+
+    task = LogRegStudent(num_features=6, num_labels=3, lr=0.5, ema_decay=0.9)
+    batch = {"tfidf": torch.eye(6)[:4].to_sparse(), "labels": F.one_hot(torch.tensor([0, 1, 2, 0]), 3).float()}
+    optimiser = task.configure_optimizers()
+    for _ in range(5):
+        loss = task.compute_losses(batch, task(batch))["loss"]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        task.on_train_batch_end(None, batch, 0)
+    trained, averaged = task.student.linear.weight, task.ema.module.linear.weight
+    assert not torch.allclose(trained, averaged)  # the average lags behind the trained weights
+    task.eval()
+    torch.testing.assert_close(task(batch).logits, task.ema.module(batch["tfidf"]))
+    task.train()
+    torch.testing.assert_close(task(batch).logits, task.student(batch["tfidf"]))
