@@ -38,7 +38,31 @@ def gather_document_outputs(trainer: pl.Trainer, predictions) -> tuple[Tensor, T
     return docs, probs, topic
 
 
-class PredictionWriter(BasePredictionWriter):
+class DocumentOutputWriter(BasePredictionWriter):
+    """Base of the writers of per-document ``predict`` outputs: resolves the output file (``output_path``,
+    else ``default_name`` in the run folder), gathers every process's outputs and hands them, on rank 0
+    only, to ``write(trainer, pl_module, path, docs, probs, topic)``; ``written`` is the file written."""
+
+    default_name: str
+
+    def __init__(self, output_path: str | None = None):
+        super().__init__(write_interval="epoch")
+        self.output_path = output_path
+        self.written: Path | None = None
+
+    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions, batch_indices):
+        path = Path(self.output_path or Path(trainer.log_dir or trainer.default_root_dir) / self.default_name)
+        gathered = gather_document_outputs(trainer, predictions)
+        if gathered is not None:
+            self.write(trainer, pl_module, path, *gathered)
+            self.written = path
+
+    def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, path: Path, docs: Tensor, probs: Tensor,
+              topic: Tensor | None) -> None:  # fmt: skip
+        raise NotImplementedError
+
+
+class PredictionWriter(DocumentOutputWriter):
     """Aggregates partition predictions per document and writes them as JSON Lines (on rank 0, with
     the predictions of every process under DDP).
 
@@ -51,18 +75,13 @@ class PredictionWriter(BasePredictionWriter):
         top_words: words listed per topic.
     """
 
-    def __init__(self, output_path: str | None = None, top_words: int = 10):
-        super().__init__(write_interval="epoch")
-        self.output_path = output_path
-        self.top_words = top_words
-        self.written: Path | None = None
+    default_name = "predictions.jsonl"
 
-    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions, batch_indices):
-        path = Path(self.output_path or Path(trainer.log_dir or trainer.default_root_dir) / "predictions.jsonl")
-        gathered = gather_document_outputs(trainer, predictions)
-        if gathered is None:
-            return
-        docs, probs, topic = gathered
+    def __init__(self, output_path: str | None = None, top_words: int = 10):
+        super().__init__(output_path)
+        self.top_words = top_words
+
+    def write(self, trainer, pl_module, path, docs, probs, topic) -> None:
         topics = dict(zip(docs.tolist(), topic.tolist(), strict=True)) if topic is not None else None
         datamodule = trainer.datamodule
         names = datamodule.label_names
@@ -88,6 +107,5 @@ class PredictionWriter(BasePredictionWriter):
                     record["topic"] = topics[doc]
                     record["topic_words"] = topic_words[topics[doc]]
                 f.write(json.dumps(record) + "\n")
-        self.written = path
         log.info("Wrote %d document predictions to %s", len(docs), path)
         print(f"Predictions for {len(docs)} documents written to {path}")

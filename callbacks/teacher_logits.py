@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import BasePredictionWriter
 
-from callbacks.prediction_writer import gather_document_outputs
+from callbacks.prediction_writer import DocumentOutputWriter
 from callbacks.summary import model_label
 from datamodules.teacher import TeacherLogits, file_sha256
 
@@ -22,7 +20,7 @@ def probabilities_to_logits(probs: torch.Tensor, multi_label: bool, eps: float =
     return (probs.log() - (-probs).log1p()) if multi_label else probs.log()
 
 
-class TeacherLogitsWriter(BasePredictionWriter):
+class TeacherLogitsWriter(DocumentOutputWriter):
     """Saves per-document teacher logits of the predicted split as a ``.npz`` file.
 
     The file records the document ids, the label names, a fingerprint of the documents (corpus,
@@ -34,17 +32,9 @@ class TeacherLogitsWriter(BasePredictionWriter):
         output_path: the ``.npz`` file; defaults to ``teacher_logits.npz`` in the run folder.
     """
 
-    def __init__(self, output_path: str | None = None):
-        super().__init__(write_interval="epoch")
-        self.output_path = output_path
-        self.written: Path | None = None
+    default_name = "teacher_logits.npz"
 
-    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions, batch_indices):
-        path = Path(self.output_path or Path(trainer.log_dir or trainer.default_root_dir) / "teacher_logits.npz")
-        gathered = gather_document_outputs(trainer, predictions)
-        if gathered is None:
-            return
-        docs, probs, _ = gathered
+    def write(self, trainer, pl_module, path, docs, probs, topic) -> None:
         dm = trainer.datamodule
         ids = dm.document_ids("predict")
         if len(docs) != len(ids):
@@ -67,5 +57,4 @@ class TeacherLogitsWriter(BasePredictionWriter):
             data_fingerprint=dm.predict_fingerprint,
             teacher=teacher,
         ).save(path)
-        self.written = path
         print(f"Teacher logits for {len(docs)} documents ({split}) written to {path}")

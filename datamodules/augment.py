@@ -8,6 +8,7 @@ shuffled. Copies keep their source document's labels; the teacher labels them so
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -46,10 +47,8 @@ def load_pos_tagger():
     import nltk
     from nltk.tag import PerceptronTagger
 
-    try:
+    with contextlib.suppress(LookupError, OSError):  # not installed: try downloading it below
         return PerceptronTagger(lang="eng")
-    except (LookupError, OSError):
-        pass
     try:
         nltk.download("averaged_perceptron_tagger_eng", quiet=True, raise_on_error=True)
         return PerceptronTagger(lang="eng")
