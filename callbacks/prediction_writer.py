@@ -66,8 +66,9 @@ class PredictionWriter(DocumentOutputWriter):
     """Aggregates partition predictions per document and writes them as JSON Lines (on rank 0, with
     the predictions of every process under DDP).
 
-    Each line: ``id``, ``label`` (single-label) or ``labels`` (multi-label, probability >= 0.5),
-    ``probabilities`` by label, the document's gold ``true_labels`` when known, and, for TopicBERT,
+    Each line: ``id``, ``label`` (single-label) or ``labels`` (multi-label: every label whose
+    probability reaches the model's decision threshold, most probable first), ``probabilities`` by
+    label, the document's gold ``true_labels`` when known, and, for TopicBERT,
     its dominant ``topic`` (largest posterior-mean component) with that topic's ``topic_words``.
 
     Args:
@@ -93,11 +94,13 @@ class PredictionWriter(DocumentOutputWriter):
             words = datamodule.vocabulary.words
             topic_words = [[words[i] for i in row] for row in indices.tolist()]
         multi_label = bool(getattr(pl_module, "multi_label", False))
+        thresholds = pl_module.decision_thresholds.tolist() if multi_label else None
         with atomic_write(path) as f:
             for doc, row in zip(docs.tolist(), probs.tolist(), strict=True):
                 record = {"id": ids[doc]}
                 if multi_label:
-                    record["labels"] = [n for n, p in zip(names, row, strict=True) if p >= 0.5]
+                    chosen = [(p, n) for n, p, t in zip(names, row, thresholds, strict=True) if p >= t]
+                    record["labels"] = [n for _, n in sorted(chosen, reverse=True)]
                 else:
                     record["label"] = names[max(range(len(row)), key=row.__getitem__)]
                 record["probabilities"] = {n: round(p, 6) for n, p in zip(names, row, strict=True)}

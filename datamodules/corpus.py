@@ -1,8 +1,9 @@
 """Corpus readers: files on disk -> ids, texts and label lists for train / dev / test.
 
 Every document carries a *list* of labels, so single- and multi-label data share one data model.
-Formats: ``label<TAB>text`` (R8 style, no header), JSON Lines (optionally gzipped) with ``text``
-and ``label``/``labels``, and CSV with chosen columns.
+Formats (see :class:`FileFormat`): JSON Lines (optionally gzipped), CSV and TSV with a header row or
+named columns, and ``label<TAB>text`` lines (R8 style). Named datasets are found (and, where a
+public source exists, downloaded) by :mod:`datamodules.registry`.
 """
 
 from __future__ import annotations
@@ -13,66 +14,20 @@ import hashlib
 import io
 import json
 import logging
-import os
+import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
+from datamodules.formats import DATA_ENV, SUFFIXES, DataError, FileFormat, resolve_data_dir
+from datamodules.registry import DATASETS, locate_named
+
+__all__ = ["DATASETS", "DATA_ENV", "DataError", "FileFormat", "resolve_data_dir"]
 log = logging.getLogger(__name__)
-
-DATA_ENV = "TOPICBERT_DATA"
 SPLIT_NAMES = ("train", "dev", "test")
-SUFFIXES = (".jsonl.gz", ".jsonl", ".tsv", ".txt", ".csv")
-
-
-class DataError(ValueError):
-    """A problem with the user's data; the message says how to fix it."""
-
-
-@dataclass
-class FileFormat:
-    """How to read one dataset's files.
-
-    Args:
-        text_fields: fields (JSONL) or columns (CSV) joined with a newline to form the text.
-        label_field: field or column with the label; a JSON list means several labels.
-        id_field: field or column with the document id; row numbers are used when absent.
-        label_separator: in CSV/TSV, splits one label cell into several labels (multi-label).
-    """
-
-    text_fields: tuple[str, ...] = ("text",)
-    label_field: str = "label"
-    id_field: str = "id"
-    label_separator: str | None = None
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A named dataset: its folder under the data root, its split files and its format."""
-
-    folder: str
-    files: dict[str, str]
-    file_format: FileFormat = field(default_factory=FileFormat)
-    source: str = ""
-
-
-DATASETS: dict[str, DatasetSpec] = {
-    "r8": DatasetSpec(
-        "r8",
-        {"train": "r8-train-all-terms.txt", "test": "r8-test-all-terms.txt"},
-        source="Cardoso-Cachopo's R8 (all-terms), as shipped with text_gcn",
-    ),
-    "20ng": DatasetSpec("20ng", {"train": "train.jsonl.gz", "test": "test.jsonl.gz"}, source="20 Newsgroups bydate"),
-    "imdb": DatasetSpec("imdb", {"train": "train.jsonl.gz", "test": "test.jsonl.gz"}, source="IMDB aclImdb v1"),
-    "reuters21578": DatasetSpec(
-        "reuters21578",
-        {"train": "modapte90_train.jsonl.gz", "test": "modapte90_test.jsonl.gz"},
-        FileFormat(text_fields=("title", "text"), label_field="labels"),
-        source="Reuters-21578 ModApte, 90 labels",
-    ),
-}
+csv.field_size_limit(sys.maxsize)  # documents of many megabytes are still one field
 
 
 @dataclass
@@ -114,11 +69,6 @@ class ReadStats:
     empty_docs: int = 0
 
 
-def resolve_data_dir(data_dir: str | None) -> Path:
-    """The data root: the argument, else ``$TOPICBERT_DATA``, else ``./data``."""
-    return Path(data_dir or os.environ.get(DATA_ENV) or "data").expanduser()
-
-
 def _read_bytes(path: Path, digest) -> bytes:
     raw = path.read_bytes()
     digest.update(path.name.encode())
@@ -139,18 +89,22 @@ def _decode(raw: bytes, stats: ReadStats) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
-def _labels_of(value, sep: str | None) -> list[str]:
+def _labels_of(value, fmt: FileFormat) -> list[str]:
     if value is None:
         return []
     if isinstance(value, list):
         return [str(v) for v in value]
     value = str(value).strip()
-    if sep:
-        return [v.strip() for v in value.split(sep) if v.strip()]
+    if fmt.label_format == "bits":
+        if set(value) - {"0", "1"}:
+            raise DataError(f"label {value[:40]!r} is not a 0/1 string; set data.label_format: names.")
+        return [f"{i:0{len(str(len(value) - 1))}d}" for i, bit in enumerate(value) if bit == "1"]
+    if fmt.label_separator:
+        return [v.strip() for v in value.split(fmt.label_separator) if v.strip()]
     return [value] if value else []
 
 
-def _read_tsv(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path: Path) -> Split:
+def _read_label_text_lines(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path: Path) -> Split:
     ids, texts, labels = [], [], []
     for n, line in enumerate(raw.split(b"\n"), start=1):
         line = line.rstrip(b"\r")
@@ -162,7 +116,7 @@ def _read_tsv(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path: P
         label, text = text_line.split("\t", 1)
         ids.append(f"{split}-{n}")
         texts.append(text)
-        labels.append(_labels_of(label, fmt.label_separator))
+        labels.append(_labels_of(label, fmt))
     return Split(ids, texts, labels)
 
 
@@ -184,29 +138,42 @@ def _read_jsonl(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path:
         label_value = row.get(fmt.label_field, row.get("labels" if fmt.label_field == "label" else "label"))
         ids.append(str(row.get(fmt.id_field, f"{split}-{n}")))
         texts.append("\n".join(str(row[f] or "") for f in fmt.text_fields))
-        labels.append(_labels_of(label_value, fmt.label_separator))
+        labels.append(_labels_of(label_value, fmt))
     return Split(ids, texts, labels)
 
 
-def _read_csv(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path: Path) -> Split:
-    reader = csv.DictReader(io.StringIO(_decode(raw, stats)))
-    columns = reader.fieldnames or []
+def _read_delimited(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path: Path) -> Split:
+    """CSV (quoted fields) or TSV (no quoting), with a header row unless ``fmt.columns`` names them."""
+    tsv = path.name.endswith(".tsv")
+    dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
+    reader = csv.DictReader(io.StringIO(_decode(raw, stats), newline=""), fieldnames=fmt.columns, **dialect)
+    columns = list(reader.fieldnames or [])
     needed = [*fmt.text_fields, fmt.label_field] if split != "predict" else list(fmt.text_fields)
     missing = [c for c in needed if c not in columns]
     if missing:
+        shown = [c[:30] for c in columns[:8]]
         raise DataError(
-            f"{path}: no column {missing[0]!r} (columns: {columns}); set data.text_fields / "
-            "data.label_field to the CSV's column names."
+            f"{path}: no column {missing[0]!r} (header: {shown}); set data.text_fields / data.label_field to "
+            "its column names, or, if the file has no header row, name its columns with data.columns "
+            "(e.g. [label, text])."
         )
     ids, texts, labels = [], [], []
     for n, row in enumerate(reader, start=1):
+        if None in row or any(row.get(c) is None for c in needed):
+            raise DataError(f"{path}, row {n}: expected {len(columns)} columns ({columns}), found another count.")
         ids.append(str(row.get(fmt.id_field) or f"{split}-{n}"))
         texts.append("\n".join(row[c] or "" for c in fmt.text_fields))
-        labels.append(_labels_of(row.get(fmt.label_field), fmt.label_separator))
+        labels.append(_labels_of(row.get(fmt.label_field), fmt))
     return Split(ids, texts, labels)
 
 
-READERS = {".jsonl.gz": _read_jsonl, ".jsonl": _read_jsonl, ".tsv": _read_tsv, ".txt": _read_tsv, ".csv": _read_csv}
+READERS = {
+    ".jsonl.gz": _read_jsonl,
+    ".jsonl": _read_jsonl,
+    ".tsv": _read_delimited,
+    ".csv": _read_delimited,
+    ".txt": _read_label_text_lines,
+}
 
 
 def read_split_file(path: Path, split: str, fmt: FileFormat, stats: ReadStats, digest) -> Split:
@@ -238,20 +205,10 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _locate(dataset: str, data_dir: str | None) -> tuple[str, dict[str, Path], FileFormat | None]:
+def _locate(dataset: str, data_dir: str | None, download: bool) -> tuple[str, dict[str, Path], FileFormat | None]:
     if dataset in DATASETS:
-        spec = DATASETS[dataset]
-        folder = resolve_data_dir(data_dir) / spec.folder
-        files = {split: folder / name for split, name in spec.files.items()}
-        missing = [p for p in files.values() if not p.is_file()]
-        if missing:
-            names = ", ".join(p.name for p in missing)
-            raise DataError(
-                f"Dataset {dataset!r} ({spec.source}) not found: missing {names} in {folder}. Place the "
-                f"files there, or point --data.data_dir (or ${DATA_ENV}) at the folder that holds "
-                f"'{spec.folder}/'."
-            )
-        return dataset, files, spec.file_format
+        files, fmt = locate_named(DATASETS[dataset], resolve_data_dir(data_dir), download)
+        return dataset, files, fmt
     folder = Path(dataset).expanduser()
     if folder.is_dir():
         files = find_split_files(folder)
@@ -261,7 +218,10 @@ def _locate(dataset: str, data_dir: str | None) -> tuple[str, dict[str, Path], F
                 f"{', '.join(SUFFIXES)}; found {sorted(p.name for p in folder.iterdir())}."
             )
         return folder.name, files, None
-    raise DataError(f"Unknown dataset {dataset!r}: use one of {', '.join(DATASETS)} or a folder with train/test files.")
+    raise DataError(
+        f"Unknown dataset {dataset!r}: use one of {', '.join(DATASETS)} or a folder with train/test files "
+        f"(the path {folder} does not exist)."
+    )
 
 
 def carve_dev(train: Split, dev_size: int | float, seed: int, stratify: bool) -> tuple[Split, Split]:
@@ -285,13 +245,15 @@ def load_corpus(
     file_format: FileFormat | None = None,
     dev_size: int | float = 0.1,
     seed: int = 42,
+    download: bool = True,
 ) -> Corpus:
     """Read a named dataset or a folder into a :class:`Corpus`, carving dev from train if needed.
 
     ``file_format`` overrides the named dataset's own format (for user folders it defaults to
-    ``text``/``label``/``id`` fields).
+    ``text``/``label``/``id`` fields). A named dataset missing from the data root is downloaded there
+    when ``download`` allows and a checksummed public source exists.
     """
-    name, files, spec_format = _locate(dataset, data_dir)
+    name, files, spec_format = _locate(dataset, data_dir, download)
     fmt = file_format or spec_format or FileFormat()
     digest = hashlib.sha256(repr((fmt, dev_size, seed)).encode())
     stats = ReadStats()

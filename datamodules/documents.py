@@ -26,6 +26,7 @@ from datamodules.cache import (
     texts_to_arrays,
 )
 from datamodules.corpus import SPLIT_NAMES, Corpus, DataError, FileFormat, Split, load_corpus, read_documents
+from datamodules.formats import LabelFormat
 from datamodules.teacher import TeacherLogits, file_sha256
 from datamodules.tokens import (
     SpecialTokens,
@@ -44,9 +45,12 @@ class DocumentDataModule(pl.LightningDataModule):
     """Documents for TopicBERT, BERT, the NVDM topic model and distilled students.
 
     Args:
-        dataset: ``r8``, ``20ng``, ``imdb``, ``reuters21578``, or a folder holding ``train``, optional
-            ``dev`` and ``test`` files (``.jsonl``, ``.jsonl.gz``, ``.csv``, ``.tsv``/``.txt``).
+        dataset: a named dataset (``r8``, ``20ng``, ``imdb``, ``reuters21578``, ``ohsumed``,
+            ``ohsumed_multilabel``, ``ag_news``, ``aapd``, ``yelp2014``; see ``datamodules.registry``) or a
+            folder holding ``train``, optional ``dev`` and ``test`` files (``.jsonl``, ``.jsonl.gz``,
+            ``.csv``, ``.tsv``, or ``.txt`` with ``label<TAB>text`` lines).
         data_dir: root folder of the named datasets; defaults to ``$TOPICBERT_DATA``, then ``./data``.
+        download: fetch a missing named dataset from its public source (checksummed) into the data root.
         tokenizer: Hugging Face tokenizer name or folder; it is also the encoder the model loads.
             ``null`` gives batches without tokens, one per document (topic model, tf-idf students).
         max_length: N, the token budget per document including special tokens.
@@ -63,6 +67,8 @@ class DocumentDataModule(pl.LightningDataModule):
         label_field: field/column holding the label(s) (overrides the dataset's own).
         id_field: field/column holding the document id.
         label_separator: splits one CSV/TSV label cell into several labels.
+        columns: column names of CSV/TSV files without a header row.
+        label_format: ``names``, or ``bits`` for 0/1 label strings (the hedwig datasets).
         cache_dir: where tokenised and BoW views are cached; defaults to ``$TOPICBERT_CACHE``,
             then ``~/.cache/topicbert``.
         num_workers: DataLoader worker processes.
@@ -80,6 +86,7 @@ class DocumentDataModule(pl.LightningDataModule):
         self,
         dataset: str = "r8",
         data_dir: str | None = None,
+        download: bool = True,
         tokenizer: str | None = "sentence-transformers/all-MiniLM-L6-v2",
         max_length: int = 512,
         num_partitions: int = 1,
@@ -93,6 +100,8 @@ class DocumentDataModule(pl.LightningDataModule):
         label_field: str | None = None,
         id_field: str | None = None,
         label_separator: str | None = None,
+        columns: list[str] | None = None,
+        label_format: LabelFormat = "names",
         cache_dir: str | None = None,
         num_workers: int = 0,
         predict_split: SplitName = "test",
@@ -111,6 +120,7 @@ class DocumentDataModule(pl.LightningDataModule):
         self.save_hyperparameters()
         self.dataset = dataset
         self.data_dir = data_dir
+        self.download = download
         self.tokenizer_name = tokenizer
         self.max_length = max_length
         self.num_partitions = num_partitions
@@ -129,12 +139,16 @@ class DocumentDataModule(pl.LightningDataModule):
         self.use_tfidf = tfidf
         self.tfidf_max_features = tfidf_max_features
         self.file_format = None
-        if any(v is not None for v in (text_fields, label_field, id_field, label_separator)):
+        if any(v is not None for v in (text_fields, label_field, id_field, label_separator, columns)) or (
+            label_format != "names"
+        ):
             self.file_format = FileFormat(
                 text_fields=tuple(text_fields or ("text",)),
                 label_field=label_field or "label",
                 id_field=id_field or "id",
                 label_separator=label_separator,
+                columns=tuple(columns) if columns else None,
+                label_format=label_format,
             )
         self.datasets: dict[str, PartitionDataset | DocumentDataset] = {}
 
@@ -142,7 +156,7 @@ class DocumentDataModule(pl.LightningDataModule):
 
     @cached_property
     def corpus(self) -> Corpus:
-        corpus = load_corpus(self.dataset, self.data_dir, self.file_format, self.dev_size, self.seed)
+        corpus = load_corpus(self.dataset, self.data_dir, self.file_format, self.dev_size, self.seed, self.download)
         sizes = " / ".join(f"{len(corpus[s])} {s}" for s in SPLIT_NAMES)
         log.info("%s: %s documents, %d labels.", corpus.name, sizes, len(corpus.label_names))
         return corpus

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from lightning_modules.losses import class_probabilities
 from lightning_modules.metrics import DocumentAggregator, classification_metrics, metric_inputs
+from lightning_modules.thresholds import ThresholdTuning, tune_thresholds
 
 
 @dataclass
@@ -22,11 +23,23 @@ class DocumentClassifierTask(pl.LightningModule):
     """Base task: subclasses define ``forward(batch)`` (an output with ``logits``) and
     ``compute_losses(batch, output)`` (a dict with ``loss``); training logs those losses, and
     validation and test average each document's partition probabilities before scoring macro-F1,
-    micro-F1 and accuracy."""
+    micro-F1 and accuracy.
 
-    def __init__(self, num_labels: int, multi_label: bool):
+    Multi-label tasks predict a label when its probability reaches its decision threshold
+    (``threshold``, or tuned on the dev documents at every validation during fit, see
+    ``lightning_modules.thresholds``). The thresholds travel in the checkpoint, so test and predict
+    use those tuned with the saved weights.
+    """
+
+    def __init__(self, num_labels: int, multi_label: bool, threshold: float = 0.5,
+                 threshold_tuning: ThresholdTuning = "none"):  # fmt: skip
         super().__init__()
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must lie strictly between 0 and 1, got {threshold}.")
         self.multi_label = multi_label
+        self.default_threshold = threshold
+        self.threshold_tuning = threshold_tuning
+        self.register_buffer("decision_thresholds", torch.full((num_labels,), threshold), persistent=False)
         self.val_documents = DocumentAggregator()
         self.test_documents = DocumentAggregator()
         self.val_metrics = classification_metrics(num_labels, multi_label, prefix="val_")
@@ -54,10 +67,13 @@ class DocumentClassifierTask(pl.LightningModule):
         probs = class_probabilities(output.logits, self.multi_label)
         documents.update(batch["doc_index"], batch["example_index"], probs, batch["labels"])
 
-    def _score_documents(self, documents: DocumentAggregator, metrics) -> None:
+    def _score_documents(self, documents: DocumentAggregator, metrics, tune: bool = False) -> None:
         _, probs, targets = documents.compute()
         documents.reset()
-        scores = metrics(*metric_inputs(probs, targets, self.multi_label))
+        if tune and self.multi_label and self.threshold_tuning != "none":
+            tuned = tune_thresholds(probs, targets, self.threshold_tuning, self.default_threshold)
+            self.decision_thresholds.copy_(tuned)
+        scores = metrics(*metric_inputs(probs, targets, self.multi_label, self.decision_thresholds))
         metrics.reset()
         self.log_dict(scores, prog_bar=True)
 
@@ -65,13 +81,21 @@ class DocumentClassifierTask(pl.LightningModule):
         self._evaluate(batch, self.val_documents, "val")
 
     def on_validation_epoch_end(self) -> None:
-        self._score_documents(self.val_documents, self.val_metrics)
+        tune = self.trainer.state.fn == "fit" and not self.trainer.sanity_checking
+        self._score_documents(self.val_documents, self.val_metrics, tune)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self._evaluate(batch, self.test_documents, "test")
 
     def on_test_epoch_end(self) -> None:
         self._score_documents(self.test_documents, self.test_metrics)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["decision_thresholds"] = self.decision_thresholds.tolist()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "decision_thresholds" in checkpoint:
+            self.decision_thresholds.copy_(torch.tensor(checkpoint["decision_thresholds"]))
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, Tensor]:
         """Partition-level outputs; the prediction writers aggregate them per document."""

@@ -90,8 +90,11 @@ def classification_metrics(num_labels: int, multi_label: bool, prefix: str) -> M
     return MetricCollection(metrics, prefix=prefix)
 
 
-def metric_inputs(probs: Tensor, targets: Tensor, multi_label: bool) -> tuple[Tensor, Tensor]:
-    """Shape targets for torchmetrics: class indices (single-label) or an int multi-hot matrix."""
+def metric_inputs(
+    probs: Tensor, targets: Tensor, multi_label: bool, thresholds: Tensor | float = 0.5
+) -> tuple[Tensor, Tensor]:
+    """Inputs for torchmetrics: probabilities and class indices (single-label), or multi-hot
+    predictions at the decision ``thresholds`` (one per label, or one for all) and targets."""
     if multi_label:
-        return probs, (targets > 0.5).long()
+        return (probs >= thresholds).long(), (targets > 0.5).long()
     return probs, targets.argmax(-1)

@@ -11,6 +11,7 @@ from transformers import AutoConfig
 
 from lightning_modules.classifier import ClassifierOutput, DocumentClassifierTask
 from lightning_modules.losses import classification_loss, default_kd_weight, distillation_loss
+from lightning_modules.thresholds import ThresholdTuning
 from models.pretrained import load_pretrained
 from models.students import BiLSTM, KimCNN, SparseLogisticRegression, make_embedding, teacher_embeddings
 
@@ -27,8 +28,9 @@ class StudentTask(DocumentClassifierTask):
     student: nn.Module
 
     def __init__(self, num_labels: int, multi_label: bool, lr: float, weight_decay: float, kd_weight: float | None,
-                 temperature: float, ema_decay: float | None):  # fmt: skip
-        super().__init__(num_labels, multi_label)
+                 temperature: float, ema_decay: float | None, threshold: float,
+                 threshold_tuning: ThresholdTuning):  # fmt: skip
+        super().__init__(num_labels, multi_label, threshold, threshold_tuning)
         self.lr = lr
         self.weight_decay = weight_decay
         self.kd_weight = default_kd_weight(multi_label) if kd_weight is None else kd_weight
@@ -93,6 +95,8 @@ class BiLSTMStudent(StudentTask):
         kd_weight: lambda; by default 4 single-label, 1 multi-label.
         temperature: distillation temperature (1 in the paper).
         ema_decay: decay of the weight average used for evaluation; null disables it.
+        threshold: multi-label decision threshold.
+        threshold_tuning: tune the multi-label thresholds on dev (``global`` or ``per_class``).
     """
 
     def __init__(
@@ -113,8 +117,11 @@ class BiLSTMStudent(StudentTask):
         kd_weight: float | None = None,
         temperature: float = 1.0,
         ema_decay: float | None = 0.99,
+        threshold: float = 0.5,
+        threshold_tuning: ThresholdTuning = "none",
     ):
-        super().__init__(num_labels, multi_label, lr, weight_decay, kd_weight, temperature, ema_decay)
+        super().__init__(num_labels, multi_label, lr, weight_decay, kd_weight, temperature, ema_decay, threshold,
+                         threshold_tuning)  # fmt: skip
         self.save_hyperparameters()
         embedding = student_embedding(encoder, embeddings, embed_dim, freeze_embeddings)
         self.student = BiLSTM(embedding, num_labels, hidden_size, bidirectional, embed_dropout, weight_drop, dropout)
@@ -139,6 +146,8 @@ class KimCNNStudent(StudentTask):
         kd_weight: lambda; by default 4 single-label, 1 multi-label.
         temperature: distillation temperature (1 in the paper).
         ema_decay: decay of the weight average used for evaluation; null disables it.
+        threshold: multi-label decision threshold.
+        threshold_tuning: tune the multi-label thresholds on dev (``global`` or ``per_class``).
     """
 
     def __init__(
@@ -157,8 +166,11 @@ class KimCNNStudent(StudentTask):
         kd_weight: float | None = None,
         temperature: float = 1.0,
         ema_decay: float | None = None,
+        threshold: float = 0.5,
+        threshold_tuning: ThresholdTuning = "none",
     ):
-        super().__init__(num_labels, multi_label, lr, weight_decay, kd_weight, temperature, ema_decay)
+        super().__init__(num_labels, multi_label, lr, weight_decay, kd_weight, temperature, ema_decay, threshold,
+                         threshold_tuning)  # fmt: skip
         self.save_hyperparameters()
         embedding = student_embedding(encoder, embeddings, embed_dim, freeze_embeddings)
         self.student = KimCNN(embedding, num_labels, tuple(widths), maps, dropout)
@@ -177,6 +189,8 @@ class LogRegStudent(StudentTask):
         kd_weight: lambda; by default 4 single-label, 1 multi-label.
         temperature: distillation temperature (1 in the paper).
         ema_decay: decay of the weight average used for evaluation; null disables it.
+        threshold: multi-label decision threshold.
+        threshold_tuning: tune the multi-label thresholds on dev (``global`` or ``per_class``).
     """
 
     def __init__(
@@ -189,8 +203,11 @@ class LogRegStudent(StudentTask):
         kd_weight: float | None = None,
         temperature: float = 1.0,
         ema_decay: float | None = None,
+        threshold: float = 0.5,
+        threshold_tuning: ThresholdTuning = "none",
     ):
-        super().__init__(num_labels, multi_label, lr, weight_decay, kd_weight, temperature, ema_decay)
+        super().__init__(num_labels, multi_label, lr, weight_decay, kd_weight, temperature, ema_decay, threshold,
+                         threshold_tuning)  # fmt: skip
         self.save_hyperparameters()
         self.student = SparseLogisticRegression(num_features, num_labels)
         self.init_ema()

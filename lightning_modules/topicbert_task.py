@@ -10,6 +10,7 @@ import torch
 from lightning_modules.classifier import DocumentClassifierTask
 from lightning_modules.losses import classification_loss, joint_loss
 from lightning_modules.optim import linear_warmup_decay, param_groups
+from lightning_modules.thresholds import ThresholdTuning
 from models.nvdm import NVDM, Activation
 from models.topicbert import Pooling, TopicBert, load_encoder
 
@@ -63,6 +64,8 @@ class TopicBertTask(DocumentClassifierTask):
         weight_decay: AdamW weight decay (not applied to biases and norms).
         warmup_ratio: share of all training steps spent warming the learning rate up.
         attn_implementation: ``sdpa`` (fused attention) or ``eager`` (the paper-era baseline).
+        threshold: multi-label decision threshold.
+        threshold_tuning: tune the multi-label thresholds on dev (``global`` or ``per_class``).
     """
 
     def __init__(
@@ -85,8 +88,10 @@ class TopicBertTask(DocumentClassifierTask):
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
         attn_implementation: Literal["sdpa", "eager"] = "sdpa",
+        threshold: float = 0.5,
+        threshold_tuning: ThresholdTuning = "none",
     ):
-        super().__init__(num_labels, multi_label)
+        super().__init__(num_labels, multi_label, threshold, threshold_tuning)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}.")
         self.save_hyperparameters()

@@ -64,6 +64,27 @@ def tiny_corpus_dir(tmp_path_factory) -> Path:
     return folder
 
 
+def make_multilabel_split(rng: random.Random, n: int) -> list[dict]:
+    """Documents about one or two of the topics, their words mixed; ``labels`` lists the topics."""
+    names = sorted(TOPICS)
+    rows = []
+    for i in range(n):
+        labels = sorted(rng.sample(names, 1 + (i % 3 == 0)))
+        parts = [make_document(rng, label, rng.randint(8, 40)) for label in labels]
+        rows.append({"id": f"m{i}", "labels": labels, "text": " ".join(parts)})
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_multilabel_dir(tmp_path_factory) -> Path:
+    """A multi-label folder (train.jsonl, test.jsonl; 120 / 40 documents, a third with two labels)."""
+    folder = tmp_path_factory.mktemp("tiny_multilabel")
+    rng = random.Random(1)
+    write_jsonl(folder / "train.jsonl", make_multilabel_split(rng, 120))
+    write_jsonl(folder / "test.jsonl", make_multilabel_split(rng, 40))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide random BERT and a WordPiece tokenizer covering the tiny corpora's words."""
