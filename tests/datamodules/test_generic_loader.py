@@ -109,3 +109,13 @@ def test_csv_row_with_missing_cells_is_an_error(tmp_path):
 def test_a_path_that_does_not_exist_is_named(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_corpus(str(tmp_path / "nowhere"))
+
+
+def test_datamodule_passes_columns_and_label_format_to_the_reader(tmp_path):
+    from datamodules import DocumentDataModule
+
+    for split in ("train", "test"):
+        (tmp_path / f"{split}.tsv").write_text("".join(f"{'10' if i % 2 else '11'}\tdoc {i}\n" for i in range(10)))
+    dm = DocumentDataModule(dataset=str(tmp_path), tokenizer=None, columns=["label", "text"], label_format="bits",
+                            dev_size=2)  # fmt: skip
+    assert dm.multi_label and dm.label_names == ["0", "1"] and dm.num_labels == 2
