@@ -138,9 +138,9 @@ def test_missing_data_files_error_and_no_run_folder(tmp_path, tiny_encoder_dir):
     with pytest.raises(DataError, match=r"r8-train-all-terms\.txt"):
         main([
             "fit", "--config", str(ROOT / "configs/topicbert.yaml"), "--data.data_dir", str(tmp_path / "nothing"),
-            "--data.tokenizer", str(tiny_encoder_dir),
+            "--data.tokenizer", str(tiny_encoder_dir), "--data.download", "false",
         ])  # fmt: skip
-    assert not (tmp_path / "runs").exists()
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "nothing").exists()
 
 
 def test_missing_encoder_offline_is_a_clear_error(tiny_corpus_dir, tmp_path):
