@@ -1,0 +1,98 @@
+"""How fast data preparation is, cold (empty cache) and warm (cache filled by the cold pass).
+
+    python -m reports.pipeline_benchmark --dataset 20ng --out benchmarks/pipeline-20ng
+
+Each stage is timed as the datamodule runs it in ``prepare_data`` and ``setup("fit")``: reading
+the corpus, the topic model's bag of words, tokenisation, and building the training and dev
+partition datasets. Cold runs in a fresh cache folder; warm then builds a new datamodule on the
+same folder, as a second training run would. Prints documents/s per stage and writes JSON and
+markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from jsonargparse import CLI
+
+from callbacks.files import atomic_write
+from callbacks.summary import hardware
+from datamodules import DocumentDataModule
+from datamodules.corpus import SPLIT_NAMES
+
+log = logging.getLogger(__name__)
+STAGES = ("read corpus", "bag of words", "tokenise", "partition datasets")
+
+
+def timed_preparation(make_datamodule) -> dict[str, float]:
+    """Seconds per stage for one fresh datamodule (the stages are lazy, so each is forced in turn)."""
+    dm = make_datamodule()
+    seconds = {}
+    for stage, run in zip(STAGES, (lambda: dm.corpus, lambda: dm._bow_view, lambda: dm._token_view,
+                                   lambda: dm.setup("fit")), strict=True):  # fmt: skip
+        start = time.perf_counter()
+        run()
+        seconds[stage] = time.perf_counter() - start
+    seconds["total"] = sum(seconds.values())
+    seconds["documents"] = sum(len(dm.corpus[s]) for s in SPLIT_NAMES)
+    return seconds
+
+
+def to_markdown(result: dict) -> str:
+    docs = result["documents"]
+    lines = [f"# Data preparation: {result['dataset']} ({docs:,} documents)", "", f"Machine: {result['machine']}.",
+             f"Tokenizer: `{result['tokenizer']}`.", "",
+             "| stage | cold (s) | cold docs/s | warm (s) | warm docs/s |", "|---|---|---|---|---|"]  # fmt: skip
+    for stage in (*STAGES, "total"):
+        cold, warm = result["cold"][stage], result["warm"][stage]
+        lines.append(f"| {stage} | {cold:.2f} | {docs / cold:,.0f} | {warm:.2f} | {docs / warm:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def pipeline_benchmark(
+    dataset: str = "20ng",
+    data_dir: str | None = None,
+    tokenizer: str = "sentence-transformers/all-MiniLM-L6-v2",
+    min_freq: int = 10,
+    out: str | None = None,
+) -> dict:
+    """Time data preparation cold and warm; print a table and, with ``out``, write JSON and markdown.
+
+    Args:
+        dataset: a named dataset or a folder (as ``--data.dataset``).
+        data_dir: the data root of the named datasets.
+        tokenizer: the tokenizer (as ``--data.tokenizer``).
+        min_freq: Fmin of the topic-model vocabulary.
+        out: folder for ``pipeline.json`` and ``pipeline.md``.
+    """
+    with tempfile.TemporaryDirectory(prefix="topicbert-cache-") as cache:
+
+        def make():
+            return DocumentDataModule(dataset=dataset, data_dir=data_dir, tokenizer=tokenizer, min_freq=min_freq,
+                                      cache_dir=cache)  # fmt: skip
+
+        cold = timed_preparation(make)
+        warm = timed_preparation(make)
+    result = {
+        "dataset": dataset, "tokenizer": tokenizer, "documents": cold.pop("documents"), "cold": cold,
+        "warm": {k: v for k, v in warm.items() if k != "documents"},
+        "machine": hardware(),
+    }  # fmt: skip
+    markdown = to_markdown(result)
+    print(markdown)
+    if out:
+        folder = Path(out)
+        with atomic_write(folder / "pipeline.json") as f:
+            json.dump(result, f, indent=2)
+        with atomic_write(folder / "pipeline.md") as f:
+            f.write(markdown)
+    return result
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    CLI(pipeline_benchmark)
