@@ -58,7 +58,8 @@ class Collator:
     partition's position in its dataset, which identifies repeats under DDP) and, when given,
     ``teacher_logits`` (documents x labels) and ``tfidf`` (a sparse COO tensor).
 
-    Token sequences are padded only to the longest in the batch.
+    Token sequences are padded only to the longest in the batch, or to ``pad_to`` tokens when it is
+    set (the paper-era recipe of padding every sequence to N, kept to measure what it costs).
     """
 
     bow: sp.csr_matrix
@@ -66,6 +67,7 @@ class Collator:
     pad_id: int = 0
     teacher: np.ndarray | None = None
     tfidf: sp.csr_matrix | None = None
+    pad_to: int | None = None
 
     def __call__(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
         docs = np.asarray([item["doc_index"] for item in items], dtype=np.int64)
@@ -84,6 +86,7 @@ class Collator:
             batch["tfidf"] = torch.sparse_coo_tensor(indices, values, rows.shape, check_invariants=False).coalesce()
         if "input_ids" in items[0]:
             width = max(len(item["input_ids"]) for item in items)
+            width = max(width, self.pad_to or 0)
             ids = np.full((len(items), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(items), width), dtype=np.int64)
             for row, item in enumerate(items):
@@ -99,7 +102,8 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
 
     Training order: shuffle all examples, sort within windows of ``bucket_batches`` batches by
     length, cut into batches, shuffle the batches. Deterministic for a given seed and epoch.
-    Without shuffling, batches run from the longest examples to the shortest.
+    Without shuffling, batches run from the longest examples to the shortest. ``bucket_batches=0``
+    turns bucketing off: random batches for training, the split's own order otherwise.
 
     Under DDP every process builds the same global batch list and takes every ``num_replicas``-th
     batch from ``rank``. The list is padded by repeating its first batches so that all processes run
@@ -140,10 +144,12 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     def global_batches(self) -> list[np.ndarray]:
         """The batch list all processes share, before it is split between them."""
         if not self.shuffle:
-            order = np.argsort(-self.lengths, kind="stable")
+            order = np.argsort(-self.lengths, kind="stable") if self.bucket_batches else np.arange(len(self.lengths))
             return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         rng = np.random.default_rng((self.seed, self.epoch))
         order = rng.permutation(len(self.lengths))
+        if not self.bucket_batches:
+            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         window = self.batch_size * self.bucket_batches
         batches = []
         for start in range(0, len(order), window):

@@ -56,6 +56,10 @@ class DocumentDataModule(pl.LightningDataModule):
         max_length: N, the token budget per document including special tokens.
         num_partitions: p; each document is cut into at most p partitions of x = N / p tokens.
         batch_size: training examples (partitions) per batch.
+        length_bucketing: batch examples of similar length together (in windows of 50 batches), so
+            dynamic padding wastes little; off gives plain random batches.
+        pad_to_max_length: pad every partition to x = N / p tokens instead of the batch's longest
+            (the paper-era recipe; slower, for measuring what dynamic padding saves).
         eval_batch_size: examples per batch for validation, test and predict.
         dev_size: dev documents carved from train when the dataset has no dev split
             (below 1: a fraction of train; 1 or more: a number of documents).
@@ -91,6 +95,8 @@ class DocumentDataModule(pl.LightningDataModule):
         max_length: int = 512,
         num_partitions: int = 1,
         batch_size: int = 16,
+        length_bucketing: bool = True,
+        pad_to_max_length: bool = False,
         eval_batch_size: int = 64,
         dev_size: int | float = 0.1,
         seed: int = 42,
@@ -125,6 +131,8 @@ class DocumentDataModule(pl.LightningDataModule):
         self.max_length = max_length
         self.num_partitions = num_partitions
         self.batch_size = batch_size
+        self.length_bucketing = length_bucketing
+        self.pad_to_max_length = pad_to_max_length
         self.eval_batch_size = eval_batch_size
         self.dev_size = dev_size
         self.seed = seed
@@ -357,7 +365,8 @@ class DocumentDataModule(pl.LightningDataModule):
             )
         tfidf = self.tfidf_vectorizer.transform(docs.texts) if self.use_tfidf else None
         dataset.ids = docs.ids
-        dataset.collator = Collator(bow, self.label_matrix(docs), pad_id, teacher=teacher, tfidf=tfidf)
+        pad_to = self.max_length // self.num_partitions if self.pad_to_max_length and self.tokenizer_name else None
+        dataset.collator = Collator(bow, self.label_matrix(docs), pad_id, teacher=teacher, tfidf=tfidf, pad_to=pad_to)
         return dataset
 
     def document_ids(self, split: str) -> list[str]:
@@ -375,6 +384,7 @@ class DocumentDataModule(pl.LightningDataModule):
             batch_size,
             shuffle=shuffle,
             seed=int(os.environ.get("PL_GLOBAL_SEED", self.seed)),
+            bucket_batches=50 if self.length_bucketing else 0,
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
         )

@@ -176,3 +176,16 @@ def test_precision_follows_the_hardware(monkeypatch):
     assert hardware_precision("cpu") == "32-true"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert hardware_precision("gpu") == "16-mixed"
+
+
+def test_compiled_encoder_trains_and_saves_eager_parameter_names(tiny_corpus_dir, tiny_encoder_dir):
+    args = tiny_args(tiny_corpus_dir, tiny_encoder_dir)
+    cli = main(["fit", *args, "--model.init_args.compile_encoder", "true", "--model.init_args.num_topics", "8",
+                "--trainer.max_steps", "2", "--test_after_fit", "false"])  # fmt: skip
+    assert cli.model.encoder_compiled
+    saved = torch.load(cli.trainer.checkpoint_callback.last_model_path, weights_only=True)["state_dict"]
+    assert not any("_orig_mod" in k for k in saved)
+    assert (
+        saved.keys()
+        == TopicBertTask(str(tiny_encoder_dir), 3, cli.datamodule.vocab_size, num_topics=8).state_dict().keys()
+    )

@@ -154,3 +154,24 @@ def test_transfer_set_is_cached_and_read_back(tiny_corpus_dir, cache_dir, monkey
                                augmentation=augmentation).transfer  # fmt: skip
     assert again.ids == first.ids and again.texts == first.texts and again.labels == first.labels
     assert len(first.ids) == 3 * 72 and first.texts[72:] != first.texts[:72]
+
+
+def test_paper_style_switches_pad_to_x_and_batch_at_random(tiny_corpus_dir, tiny_encoder_dir, cache_dir):
+    dm = make_dm(tiny_corpus_dir, tiny_encoder_dir, pad_to_max_length=True, length_bucketing=False)
+    dm.setup("fit")
+    batches = list(dm.train_dataloader())
+    assert all(b["input_ids"].shape[1] == 12 for b in batches)  # x = 24 / 2, whatever the partitions hold
+    assert any((b["attention_mask"].sum(1) < 12).any() for b in batches)  # short partitions are padded to 12
+    sampler = dm.train_dataloader().batch_sampler
+    assert sampler.bucket_batches == 0
+    dev = [i for b in dm.val_dataloader() for i in b["example_index"].tolist()]
+    assert dev == list(range(len(dm.datasets["dev"])))  # the split's own order
+
+
+def test_bucketing_off_gives_random_batches_of_every_example():
+    lengths = np.arange(100)
+    batches = list(LengthBucketBatchSampler(lengths, 10, shuffle=True, seed=1, bucket_batches=0))
+    assert sorted(i for b in batches for i in b) == list(range(100))
+    spreads = [lengths[b].max() - lengths[b].min() for b in batches]
+    bucketed = [lengths[b].max() - lengths[b].min() for b in LengthBucketBatchSampler(lengths, 10, True, seed=1)]
+    assert np.mean(spreads) > 3 * np.mean(bucketed)  # random batches mix short and long examples
