@@ -27,6 +27,7 @@ from datamodules.cache import (
 )
 from datamodules.corpus import SPLIT_NAMES, Corpus, DataError, FileFormat, Split, load_corpus, read_documents
 from datamodules.formats import LabelFormat
+from datamodules.registry import DATASETS
 from datamodules.teacher import TeacherLogits, file_sha256
 from datamodules.tokens import (
     SpecialTokens,
@@ -243,7 +244,9 @@ class DocumentDataModule(pl.LightningDataModule):
 
     @cached_property
     def predict_documents(self) -> Split:
-        return read_documents(self.predict_file, self.file_format or FileFormat())
+        """``predict_file`` read like the training files: the given fields, else the named dataset's."""
+        spec = DATASETS.get(self.dataset)
+        return read_documents(self.predict_file, self.file_format or (spec.file_format if spec else FileFormat()))
 
     @cached_property
     def _bow_view(self) -> tuple[Vocabulary, dict[str, sp.csr_matrix]]:

@@ -1,3 +1,6 @@
+import gzip
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -175,3 +178,17 @@ def test_bucketing_off_gives_random_batches_of_every_example():
     spreads = [lengths[b].max() - lengths[b].min() for b in batches]
     bucketed = [lengths[b].max() - lengths[b].min() for b in LengthBucketBatchSampler(lengths, 10, True, seed=1)]
     assert np.mean(spreads) > 3 * np.mean(bucketed)  # random batches mix short and long examples
+
+
+def test_predict_file_of_a_named_dataset_is_read_with_its_fields(tmp_path, cache_dir):
+    folder = tmp_path / "reuters21578"
+    folder.mkdir()
+    rows = "".join(json.dumps({"id": i, "labels": ["earn"], "title": f"T{i}", "text": f"body {i}"}) + "\n"
+                   for i in range(6))  # fmt: skip
+    for split in ("train", "test"):
+        (folder / f"modapte90_{split}.jsonl.gz").write_bytes(gzip.compress(rows.encode()))
+    new = tmp_path / "new.jsonl"
+    new.write_text(json.dumps({"id": "n1", "title": "PROFIT UP", "text": "net rose"}) + "\n")
+    dm = DocumentDataModule(dataset="reuters21578", data_dir=str(tmp_path), tokenizer=None, dev_size=2,
+                            predict_file=str(new))  # fmt: skip
+    assert dm.documents("predict").texts == ["PROFIT UP\nnet rose"]
