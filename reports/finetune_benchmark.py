@@ -1,0 +1,307 @@
+"""Fine-tuning speed side by side, in one process, on the same documents and encoder.
+
+    python -m reports.finetune_benchmark --dataset r8 --documents 256 --repeats 3 --out benchmarks/finetune-cpu
+
+Variants (each trains one pass over the same sampled training documents):
+
+- ``a`` the paper-era recipe: BERT, every sequence padded to N, random batches, eager attention,
+  fp32 on CPU / fp16 on GPU;
+- ``b`` our BERT baseline with every optimisation: dynamic padding, length-bucketed batches, SDPA,
+  bf16 on capable GPUs;
+- ``c<x>`` TopicBERT-x (N / p = x) with the same optimisations;
+- ``d`` the Hugging Face ``Trainer`` on the same encoder and documents (dynamic padding with
+  ``DataCollatorWithPadding``, its defaults otherwise), the way most users fine-tune today.
+
+Throughput counts the batches after ``warmup`` steps: real tokens/s (padding excluded),
+documents/s, and the time an epoch of the whole training split would take at that rate, plus peak
+memory. Ratios of documents/s (b/a, c/a, b/d) are given as min / median / max over the repeats.
+"""
+
+from __future__ import annotations
+
+from process_setup import restart_with_tuned_malloc
+
+if __name__ == "__main__":
+    restart_with_tuned_malloc()
+
+import json
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from jsonargparse import CLI
+from tqdm.auto import tqdm
+
+from callbacks.files import atomic_write
+from callbacks.memory import peak_rss_mb, reset_peak_rss
+from callbacks.summary import hardware
+from cli import hardware_precision
+from datamodules import DocumentDataModule
+from datamodules.corpus import load_corpus
+from lightning_modules import TopicBertTask
+
+log = logging.getLogger(__name__)
+
+
+class StepClock:
+    """Times training steps after ``warmup`` and counts the real tokens and documents they held."""
+
+    def __init__(self, warmup: int):
+        self.warmup = warmup
+        self.steps = 0
+        self.seconds = 0.0
+        self.tokens = 0
+        self.documents = 0.0
+        self._start = 0.0
+
+    def begin(self) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self._start = time.perf_counter()
+
+    def end(self, tokens: int, documents: float) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.steps += 1
+        if self.steps > self.warmup:
+            self.seconds += time.perf_counter() - self._start
+            self.tokens += tokens
+            self.documents += documents
+
+
+class LightningClock(pl.Callback):
+    """A document split into p partitions counts 1/p for each partition trained."""
+
+    def __init__(self, clock: StepClock):
+        self.clock = clock
+        self.docs_per_example = 1.0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        dataset = trainer.datamodule.datasets["train"]
+        self.docs_per_example = len(set(dataset.doc_index)) / len(dataset)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.clock.begin()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.clock.end(int(batch["attention_mask"].sum()), len(batch["doc_index"]) * self.docs_per_example)
+
+
+def sample_corpus(dataset: str, data_dir: str | None, documents: int, seed: int, folder: Path) -> Path:
+    """A folder with ``documents`` training documents sampled from the dataset (dev and test: a few),
+    so every variant does the same work."""
+    corpus = load_corpus(dataset, data_dir, dev_size=0.1, seed=seed)
+    train = corpus["train"]
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(train), size=min(documents, len(train)), replace=False)
+    for split, indices in (("train", pick), ("dev", range(4)), ("test", range(4))):
+        source = train if split == "train" else corpus[split]
+        with atomic_write(folder / f"{split}.jsonl") as f:
+            for i in indices:
+                f.write(json.dumps({"id": source.ids[i], "labels": source.labels[i], "text": source.texts[i]}) + "\n")
+    return folder
+
+
+def run_lightning(variant: str, folder: Path, encoder: str, max_length: int, batch_size: int, warmup: int,
+                  accelerator: str, cache: str) -> StepClock:  # fmt: skip
+    paper = variant == "a"
+    partitions = 1 if variant in ("a", "b") else max_length // int(variant[1:])
+    dm = DocumentDataModule(dataset=str(folder), tokenizer=encoder, max_length=max_length,
+                            num_partitions=partitions, batch_size=batch_size, min_freq=2, cache_dir=cache,
+                            pad_to_max_length=paper, length_bucketing=not paper)  # fmt: skip
+    model = TopicBertTask(encoder, dm.num_labels, dm.vocab_size, dm.multi_label, use_topic_model=variant[0] == "c",
+                          attn_implementation="eager" if paper else "sdpa")  # fmt: skip
+    precision = hardware_precision(accelerator)
+    if paper:
+        precision = "16-mixed" if precision != "32-true" else precision
+    clock = StepClock(warmup)
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_epochs=1, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         limit_val_batches=0, num_sanity_val_steps=0, callbacks=[LightningClock(clock)],
+                         use_distributed_sampler=False)  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    return clock
+
+
+def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int, warmup: int,
+                   accelerator: str) -> StepClock:  # fmt: skip
+    """The reference loop: ``AutoModelForSequenceClassification`` + ``Trainer`` + dynamic padding."""
+    from transformers import (
+        AutoModelForSequenceClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+
+    from datamodules.tokens import load_tokenizer
+    from models.pretrained import load_pretrained
+
+    corpus = load_corpus(str(folder), dev_size=0.1)
+    tokenizer = load_tokenizer(encoder)
+    names = corpus.label_names
+    encoded = tokenizer(corpus["train"].texts, truncation=True, max_length=max_length)
+    rows = [{"input_ids": ids, "attention_mask": mask, "labels": names.index(labels[0])}
+            for ids, mask, labels in zip(encoded["input_ids"], encoded["attention_mask"], corpus["train"].labels,
+                                         strict=True)]  # fmt: skip
+    model = load_pretrained(AutoModelForSequenceClassification, encoder, num_labels=len(names))
+    clock = StepClock(warmup)
+    batches: list[dict] = []
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            clock.begin()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            batch = batches.pop(0)
+            clock.end(int(batch["attention_mask"].sum()), len(batch["input_ids"]))
+
+    collate = DataCollatorWithPadding(tokenizer)
+
+    def recording_collate(features):
+        batch = collate(features)
+        batches.append(batch)
+        return batch
+
+    on_gpu = accelerator != "cpu" and torch.cuda.is_available()
+    bf16 = on_gpu and torch.cuda.is_bf16_supported()
+    args = TrainingArguments(
+        output_dir=tempfile.mkdtemp(prefix="hf-trainer-"),
+        per_device_train_batch_size=batch_size,
+        num_train_epochs=1,
+        learning_rate=1e-4,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        use_cpu=not on_gpu,
+        fp16=on_gpu and not bf16,
+        bf16=bf16,
+        disable_tqdm=True,
+    )
+    Trainer(model=model, args=args, train_dataset=rows, data_collator=recording_collate, callbacks=[Clock()]).train()
+    return clock
+
+
+def summarise(clock: StepClock, epoch_documents: int, peak_mb: float) -> dict:
+    docs_per_s = clock.documents / clock.seconds
+    return {
+        "tokens_per_s": clock.tokens / clock.seconds,
+        "docs_per_s": docs_per_s,
+        "epoch_s": epoch_documents / docs_per_s,
+        "peak_memory_mb": peak_mb,
+        "timed_steps": clock.steps - clock.warmup,
+    }
+
+
+def reset_peak() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    reset_peak_rss()
+
+
+def peak() -> float:
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else peak_rss_mb()
+
+
+def spread(values: list[float]) -> dict:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def finetune_benchmark(
+    dataset: str = "r8",
+    data_dir: str | None = None,
+    encoder: str = "sentence-transformers/all-MiniLM-L6-v2",
+    max_length: int = 512,
+    partition_lengths: list[int] = [512, 256, 128, 64],  # noqa: B006 (a literal default shows in --help)
+    documents: int = 256,
+    batch_size: int = 16,
+    warmup: int = 2,
+    repeats: int = 3,
+    accelerator: str = "auto",
+    seed: int = 42,
+    out: str | None = None,
+) -> dict:
+    """Run every variant ``repeats`` times on the same sampled documents; print and save the ratios.
+
+    Args:
+        dataset: a named dataset or a folder.
+        data_dir: the data root of the named datasets.
+        encoder: the encoder every variant fine-tunes.
+        max_length: N.
+        partition_lengths: the x of the TopicBERT variants.
+        documents: training documents sampled for the pass each variant makes.
+        batch_size: examples per step for every variant.
+        warmup: steps left out of the timing.
+        repeats: passes per variant (alternating variants, so drift hits them alike).
+        accelerator: ``cpu``, ``gpu`` or ``auto``.
+        seed: seed of the document sample.
+        out: folder for ``finetune.json`` and ``finetune.md``.
+    """
+    variants = ["a", "b", *(f"c{x}" for x in partition_lengths), "d"]
+    epoch_documents = len(load_corpus(dataset, data_dir, dev_size=0.1, seed=seed)["train"])
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    with tempfile.TemporaryDirectory(prefix="finetune-bench-") as tmp:
+        folder = sample_corpus(dataset, data_dir, documents, seed, Path(tmp) / "data")
+        bar = tqdm(total=repeats * len(variants), desc="benchmark runs")
+        for _ in range(repeats):
+            for variant in variants:
+                bar.set_postfix_str(variant)
+                reset_peak()
+                if variant == "d":
+                    clock = run_hf_trainer(folder, encoder, max_length, batch_size, warmup, accelerator)
+                else:
+                    clock = run_lightning(variant, folder, encoder, max_length, batch_size, warmup, accelerator,
+                                          str(Path(tmp) / "cache"))  # fmt: skip
+                runs[variant].append(summarise(clock, epoch_documents, peak()))
+                bar.update()
+        bar.close()
+    docs = {v: [r["docs_per_s"] for r in rs] for v, rs in runs.items()}
+    ratio = {name: spread([n / d for n, d in zip(docs[num], docs[den], strict=True)])
+             for name, num, den in [("b_over_a", "b", "a"), ("b_over_d", "b", "d"),
+                                    *((f"c{x}_over_a", f"c{x}", "a") for x in partition_lengths)]}  # fmt: skip
+    result = {
+        "machine": hardware(), "dataset": dataset, "encoder": encoder, "max_length": max_length,
+        "documents": documents, "batch_size": batch_size, "repeats": repeats, "runs": runs, "ratios": ratio,
+        "b_over_a": ratio["b_over_a"]["median"], "b_over_d": ratio["b_over_d"]["median"],
+        "c_over_a": {str(x): ratio[f"c{x}_over_a"]["median"] for x in partition_lengths},
+    }  # fmt: skip
+    markdown = to_markdown(result)
+    print(markdown)
+    if out:
+        with atomic_write(Path(out) / "finetune.json") as f:
+            json.dump(result, f, indent=2)
+        with atomic_write(Path(out) / "finetune.md") as f:
+            f.write(markdown)
+    return result
+
+
+NAMES = {"a": "a: BERT, padded to N, eager, random batches", "b": "b: BERT, all optimisations",
+         "d": "d: Hugging Face Trainer"}  # fmt: skip
+
+
+def to_markdown(result: dict) -> str:
+    lines = [f"# Fine-tuning speed: {result['dataset']}, `{result['encoder']}`, N = {result['max_length']}", "",
+             f"Machine: {result['machine']}. {result['documents']} training documents per pass, batch "
+             f"{result['batch_size']}, {result['repeats']} repeats (medians; ratios min / median / max).", "",
+             "| variant | real tokens/s | docs/s | epoch (s) | peak memory (MB) |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for variant, runs in result["runs"].items():
+        name = NAMES.get(variant, f"{variant}: TopicBERT-{variant[1:]}, all optimisations")
+        med = {k: statistics.median(r[k] for r in runs) for k in ("tokens_per_s", "docs_per_s", "epoch_s",
+                                                                  "peak_memory_mb")}  # fmt: skip
+        lines.append(f"| {name} | {med['tokens_per_s']:,.0f} | {med['docs_per_s']:.2f} | {med['epoch_s']:,.0f} | "
+                     f"{med['peak_memory_mb']:,.0f} |")  # fmt: skip
+    lines += ["", "| ratio (docs/s) | min | median | max |", "|---|---|---|---|"]
+    for name, s in result["ratios"].items():
+        lines.append(f"| {name.replace('_over_', ' / ')} | {s['min']:.2f} | {s['median']:.2f} | {s['max']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    CLI(finetune_benchmark)

@@ -1,0 +1,30 @@
+"""The fine-tuning benchmark on tiny data: every variant runs, counts real tokens, and ratios add up."""
+
+import json
+
+import pytest
+
+from reports.finetune_benchmark import finetune_benchmark
+
+
+def test_every_variant_runs_and_the_ratios_come_from_documents_per_second(tiny_corpus_dir, tiny_encoder_dir,
+                                                                          tmp_path):  # fmt: skip
+    result = finetune_benchmark(str(tiny_corpus_dir), encoder=str(tiny_encoder_dir), max_length=64,
+                                partition_lengths=[64, 32], documents=40, batch_size=8, warmup=1, repeats=2,
+                                out=str(tmp_path / "out"))  # fmt: skip
+    assert set(result["runs"]) == {"a", "b", "c64", "c32", "d"}
+    for variant, runs in result["runs"].items():
+        steps = [r["timed_steps"] for r in runs]
+        if variant == "c32":  # two partitions per longer document: more steps for the same documents
+            assert len(runs) == 2 and min(steps) > 4
+        else:
+            assert steps == [4, 4]  # 40 documents / batch 8, less 1 warm-up step
+        assert all(r["tokens_per_s"] > 0 and r["docs_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in runs)
+    a, b = result["runs"]["a"], result["runs"]["b"]
+    ratios = sorted(rb["docs_per_s"] / ra["docs_per_s"] for ra, rb in zip(a, b, strict=True))
+    assert result["ratios"]["b_over_a"]["min"] == pytest.approx(ratios[0])
+    assert result["b_over_a"] == pytest.approx(sum(ratios) / 2)  # the median of two
+    assert set(result["c_over_a"]) == {"64", "32"} and result["b_over_d"] > 0
+    saved = json.loads((tmp_path / "out/finetune.json").read_text())
+    assert saved["b_over_a"] == pytest.approx(result["b_over_a"])
+    assert "| b / a |" in (tmp_path / "out/finetune.md").read_text()
