@@ -8,6 +8,7 @@ leak into the model; words rarer than ``min_freq`` (the paper's Fmin) are droppe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections import Counter
@@ -31,15 +32,11 @@ def english_stopwords() -> tuple[frozenset[str], str]:
     import nltk
     from nltk.corpus import stopwords
 
-    try:
+    with contextlib.suppress(LookupError):
         return frozenset(stopwords.words("english")), "nltk"
-    except LookupError:
-        pass
-    try:
+    with contextlib.suppress(OSError, ValueError, LookupError):
         if nltk.download("stopwords", quiet=True, raise_on_error=True):
             return frozenset(stopwords.words("english")), "nltk"
-    except (OSError, ValueError, LookupError):
-        pass
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     warnings.warn(
