@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -38,7 +39,7 @@ def gather_document_outputs(trainer: pl.Trainer, predictions) -> tuple[Tensor, T
     return docs, probs, topic
 
 
-class DocumentOutputWriter(BasePredictionWriter):
+class DocumentOutputWriter(BasePredictionWriter, ABC):
     """Base of the writers of per-document ``predict`` outputs: resolves the output file (``output_path``,
     else ``default_name`` in the run folder), gathers every process's outputs and hands them, on rank 0
     only, to ``write(trainer, pl_module, path, docs, probs, topic)``; ``written`` is the file written."""
@@ -57,9 +58,10 @@ class DocumentOutputWriter(BasePredictionWriter):
             self.write(trainer, pl_module, path, *gathered)
             self.written = path
 
+    @abstractmethod
     def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, path: Path, docs: Tensor, probs: Tensor,
               topic: Tensor | None) -> None:  # fmt: skip
-        raise NotImplementedError
+        """Write one file from the per-document outputs (rank 0 only)."""
 
 
 class PredictionWriter(DocumentOutputWriter):

@@ -199,16 +199,19 @@ def locate_named(spec: DatasetSpec, root: Path, download: bool) -> tuple[dict[st
     raw = [folder / name for name in spec.raw_names]
     absent = [d for d in spec.downloads if not (folder / d.name).is_file()]
     reason = "Downloading is off (--data.download false)."
+    fetched = set()
     if absent and download:
         try:
             for item in absent:
                 log.info("Downloading %s to %s", item.url, folder)
-                fetch(item.url, folder / item.name, item.checksum)
+                fetch(item.url, folder / item.name, item.checksum)  # verified while it streams
+                fetched.add(item.name)
         except OSError as err:
             reason = f"Downloading failed ({getattr(err, 'reason', err)})."
     if raw and all(p.is_file() for p in raw):
         for item in spec.downloads:
-            verify_checksum(folder / item.name, item.checksum)
+            if item.name not in fetched:  # placed by hand: check it before converting
+                verify_checksum(folder / item.name, item.checksum)
         if spec.prepare is not None:
             log.info("Preparing %s from %s", spec.folder, ", ".join(p.name for p in raw))
             spec.prepare(folder)

@@ -92,9 +92,9 @@ class LightningClock(pl.Callback):
         self.clock.end(int(batch["attention_mask"].sum()), len(batch["doc_index"]) * self.docs_per_example)
 
 
-def sample_corpus(dataset: str, data_dir: str | None, documents: int, seed: int, folder: Path) -> Path:
+def sample_corpus(dataset: str, data_dir: str | None, documents: int, seed: int, folder: Path) -> tuple[Path, int]:
     """A folder with ``documents`` training documents sampled from the dataset (dev and test: a few),
-    so every variant does the same work."""
+    so every variant does the same work; and the size of the dataset's whole training split."""
     corpus = load_corpus(dataset, data_dir, dev_size=0.1, seed=seed)
     train = corpus["train"]
     rng = np.random.default_rng(seed)
@@ -104,7 +104,7 @@ def sample_corpus(dataset: str, data_dir: str | None, documents: int, seed: int,
         with atomic_write(folder / f"{split}.jsonl") as f:
             for i in indices:
                 f.write(json.dumps({"id": source.ids[i], "labels": source.labels[i], "text": source.texts[i]}) + "\n")
-    return folder
+    return folder, len(train)
 
 
 def run_lightning(variant: str, folder: Path, encoder: str, max_length: int, batch_size: int, warmup: int,
@@ -243,10 +243,9 @@ def finetune_benchmark(
         out: folder for ``finetune.json`` and ``finetune.md``.
     """
     variants = ["a", "b", *(f"c{x}" for x in partition_lengths), "d"]
-    epoch_documents = len(load_corpus(dataset, data_dir, dev_size=0.1, seed=seed)["train"])
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="finetune-bench-") as tmp:
-        folder = sample_corpus(dataset, data_dir, documents, seed, Path(tmp) / "data")
+        folder, epoch_documents = sample_corpus(dataset, data_dir, documents, seed, Path(tmp) / "data")
         bar = tqdm(total=repeats * len(variants), desc="benchmark runs")
         for _ in range(repeats):
             for variant in variants:

@@ -54,14 +54,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+def write_corpus(folder: Path, make_rows, seed: int, train: int, test: int) -> Path:
+    """train.jsonl and test.jsonl in ``folder``, drawn from one seeded generator."""
+    rng = random.Random(seed)
+    write_jsonl(folder / "train.jsonl", make_rows(rng, train))
+    write_jsonl(folder / "test.jsonl", make_rows(rng, test))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus_dir(tmp_path_factory) -> Path:
     """A folder with train.jsonl and test.jsonl: 90 / 30 documents of three topics, 5-90 words."""
-    folder = tmp_path_factory.mktemp("tiny_corpus")
-    rng = random.Random(0)
-    write_jsonl(folder / "train.jsonl", make_split(rng, 90))
-    write_jsonl(folder / "test.jsonl", make_split(rng, 30))
-    return folder
+    return write_corpus(tmp_path_factory.mktemp("tiny_corpus"), make_split, seed=0, train=90, test=30)
 
 
 def make_multilabel_split(rng: random.Random, n: int) -> list[dict]:
@@ -78,11 +82,7 @@ def make_multilabel_split(rng: random.Random, n: int) -> list[dict]:
 @pytest.fixture(scope="session")
 def tiny_multilabel_dir(tmp_path_factory) -> Path:
     """A multi-label folder (train.jsonl, test.jsonl; 120 / 40 documents, a third with two labels)."""
-    folder = tmp_path_factory.mktemp("tiny_multilabel")
-    rng = random.Random(1)
-    write_jsonl(folder / "train.jsonl", make_multilabel_split(rng, 120))
-    write_jsonl(folder / "test.jsonl", make_multilabel_split(rng, 40))
-    return folder
+    return write_corpus(tmp_path_factory.mktemp("tiny_multilabel"), make_multilabel_split, seed=1, train=120, test=40)
 
 
 @pytest.fixture(scope="session")
