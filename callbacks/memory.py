@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import resource
 import sys
 from pathlib import Path
@@ -22,15 +25,35 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process since the last reset (else since it started), in MiB."""
+def _proc_status_mb(field: str) -> float | None:
     status = Path("/proc/self/status")
     if status.is_file():
         for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process since the last reset (else since it started), in MiB."""
+    peak = _proc_status_mb("VmHWM")
+    if peak is not None:
+        return peak
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / MB if sys.platform == "darwin" else peak / 1024
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MiB (Linux; else the peak so far)."""
+    return _proc_status_mb("VmRSS") or peak_rss_mb()
+
+
+def release_freed_memory() -> None:
+    """Hand memory that Python and torch freed back to the OS (glibc ``malloc_trim``), so that a
+    later peak measures what the next piece of work needs rather than what earlier work left."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class PeakMemory(TelemetryCallback):

@@ -50,6 +50,10 @@ class StudentTask(DocumentClassifierTask):
         model = self.ema.module if self.ema is not None and not self.training else self.student
         return ClassifierOutput(self.student_logits(model, batch))
 
+    def forward_flops(self, batch: dict) -> float:
+        """Model FLOPs of one forward pass over a collated batch (its real tokens only)."""
+        return sum(self.student.forward_flops(int(n)) for n in batch["attention_mask"].sum(1))
+
     def compute_losses(self, batch: dict, output: ClassifierOutput) -> dict[str, torch.Tensor]:
         if "teacher_logits" not in batch:
             return {"loss": classification_loss(output.logits, batch["labels"], self.multi_label)}
@@ -216,3 +220,6 @@ class LogRegStudent(StudentTask):
         if "tfidf" not in batch:
             raise ValueError("The logistic-regression student reads tf-idf vectors: set data.tfidf: true.")
         return model(batch["tfidf"])
+
+    def forward_flops(self, batch: dict) -> float:
+        return sum(self.student.forward_flops(int(n)) for n in torch.bincount(batch["tfidf"].indices()[0]))

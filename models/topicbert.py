@@ -37,6 +37,26 @@ def load_encoder(name: str, attn_implementation: str = "sdpa") -> nn.Module:
     return encoder
 
 
+def encoder_forward_flops(encoder: nn.Module, lengths: list[int], head_params: int = 0) -> float:
+    """FLOPs of one forward pass of a BERT-style encoder over sequences of ``lengths`` real tokens.
+
+    Per sequence of T tokens: 2 FLOPs per weight-matrix entry and token (embeddings are lookups;
+    biases and norms are left out, as in the usual 2 x parameters x tokens count), 4 x layers x
+    width x T^2 for attention scores and values, and 2 per entry of the pooler and of the
+    ``head_params`` matrices once. A training step costs three times this (backward = 2 x forward).
+    """
+    per_token = per_sequence = 0
+    for name, p in encoder.named_parameters():
+        if p.dim() == 2 and "embeddings" not in name:
+            if "pooler" in name:
+                per_sequence += p.numel()
+            else:
+                per_token += p.numel()
+    per_sequence += head_params
+    width_layers = encoder.config.num_hidden_layers * encoder.config.hidden_size
+    return float(sum(2 * per_token * t + 4 * width_layers * t * t + 2 * per_sequence for t in lengths))
+
+
 class TopicBert(nn.Module):
     """Encoder + optional NVDM + classifier.
 
@@ -75,17 +95,10 @@ class TopicBert(nn.Module):
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
     def forward_flops(self, partition_lengths: list[int]) -> float:
-        """FLOPs of one forward pass over a document's partitions (their lengths in tokens).
-
-        Per partition of T tokens: 2 FLOPs per encoder weight-matrix entry and token (embeddings are
-        lookups; biases and norms are left out, as in the usual 2 x parameters x tokens count),
-        4 x layers x width x T^2 for attention scores and values, and the topic model and head once.
-        """
-        config = self.encoder.config
-        dense = sum(p.numel() for n, p in self.encoder.named_parameters() if p.dim() == 2 and "embeddings" not in n)
+        """FLOPs of one forward pass over a document's partitions (their lengths in tokens); the
+        topic model, projection and classifier run once per partition."""
         head = sum(p.numel() for n, p in self.named_parameters() if p.dim() == 2 and not n.startswith("encoder."))
-        return float(sum(2 * dense * t + 4 * config.num_hidden_layers * config.hidden_size * t * t + 2 * head
-                         for t in partition_lengths))  # fmt: skip
+        return encoder_forward_flops(self.encoder, partition_lengths, head)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, bow: Tensor | None = None) -> TopicBertOutput:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -67,18 +67,6 @@ def document_batches(dm: DocumentDataModule, docs: int, docs_per_batch: int) -> 
     ]
 
 
-def forward_flops(task: LightningModule, batch: dict) -> float:
-    """Model FLOPs of one forward pass over a collated batch, from the model's own formula."""
-    if hasattr(task, "student"):
-        if "tfidf" in batch:
-            return sum(task.student.forward_flops(int(n)) for n in torch.bincount(batch["tfidf"].indices()[0]))
-        return sum(task.student.forward_flops(int(n)) for n in batch["attention_mask"].sum(1))
-    lengths: dict[int, list[int]] = {}
-    for doc, n in zip(batch["doc_index"].tolist(), batch["attention_mask"].sum(1).tolist(), strict=True):
-        lengths.setdefault(doc, []).append(n)
-    return sum(task.model.forward_flops(parts) for parts in lengths.values())
-
-
 @torch.inference_mode()
 def latency_per_doc(task: LightningModule, batches: list[dict], docs: int, repeats: int) -> float:
     """Median over repeats of (time for all batches / documents), after one warm-up pass."""
@@ -122,7 +110,7 @@ def efficiency(checkpoints: list[str], docs: int = 256, repeats: int = 3, out: s
             "test_macro_f1": results.get("test_macro_f1"),
         }
         single = document_batches(dm, docs, 1)
-        row["flops_per_doc_m"] = sum(forward_flops(task, b) for b in single) / len(single) / 1e6
+        row["flops_per_doc_m"] = sum(task.forward_flops(b) for b in single) / len(single) / 1e6
         row["latency_b1_ms"] = 1e3 * latency_per_doc(task, single, len(single), repeats)
         row["latency_b64_ms"] = 1e3 * latency_per_doc(task, document_batches(dm, docs, 64), len(single), repeats)
         rows.append(row)

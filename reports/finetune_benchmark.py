@@ -1,6 +1,7 @@
 """Fine-tuning speed side by side, in one process, on the same documents and encoder.
 
     python -m reports.finetune_benchmark --dataset r8 --documents 256 --repeats 3 --out benchmarks/finetune-cpu
+    python -m reports.finetune_benchmark --dataset r8 --random_encoder bert-base --out benchmarks/finetune-gpu
 
 Variants (each trains one pass over the same sampled training documents):
 
@@ -13,8 +14,9 @@ Variants (each trains one pass over the same sampled training documents):
   ``DataCollatorWithPadding``, its defaults otherwise), the way most users fine-tune today.
 
 Throughput counts the batches after ``warmup`` steps: real tokens/s (padding excluded),
-documents/s, and the time an epoch of the whole training split would take at that rate, plus peak
-memory. Ratios of documents/s (b/a, c/a, b/d) are given as min / median / max over the repeats.
+documents/s, the time an epoch of the whole training split would take at that rate, model FLOP/s
+and utilisation (MFU) against the measured matmul peak, and the peak memory each variant adds.
+Ratios of documents/s (b/a, c/a, b/d) are given as min / median / max over the repeats.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ from jsonargparse import CLI
 from tqdm.auto import tqdm
 
 from callbacks.files import atomic_write
-from callbacks.memory import peak_rss_mb, reset_peak_rss
+from callbacks.memory import peak_rss_mb, release_freed_memory, reset_peak_rss, rss_mb
 from callbacks.summary import hardware
+from callbacks.throughput import measured_matmul_tflops
 from cli import hardware_precision
 from datamodules import DocumentDataModule
 from datamodules.corpus import load_corpus
@@ -49,7 +52,8 @@ log = logging.getLogger(__name__)
 
 
 class StepClock:
-    """Times training steps after ``warmup`` and counts the real tokens and documents they held."""
+    """Times training steps after ``warmup`` and counts the real tokens, documents and model FLOPs
+    (forward + backward on the real tokens) they held."""
 
     def __init__(self, warmup: int):
         self.warmup = warmup
@@ -57,6 +61,7 @@ class StepClock:
         self.seconds = 0.0
         self.tokens = 0
         self.documents = 0.0
+        self.flops = 0.0
         self._start = 0.0
 
     def begin(self) -> None:
@@ -64,7 +69,7 @@ class StepClock:
             torch.cuda.synchronize()
         self._start = time.perf_counter()
 
-    def end(self, tokens: int, documents: float) -> None:
+    def end(self, tokens: int, documents: float, flops: float) -> None:
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         self.steps += 1
@@ -72,6 +77,7 @@ class StepClock:
             self.seconds += time.perf_counter() - self._start
             self.tokens += tokens
             self.documents += documents
+            self.flops += flops
 
 
 class LightningClock(pl.Callback):
@@ -89,7 +95,8 @@ class LightningClock(pl.Callback):
         self.clock.begin()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.clock.end(int(batch["attention_mask"].sum()), len(batch["doc_index"]) * self.docs_per_example)
+        self.clock.end(int(batch["attention_mask"].sum()), len(batch["doc_index"]) * self.docs_per_example,
+                       3.0 * pl_module.forward_flops(batch))  # fmt: skip
 
 
 def sample_corpus(dataset: str, data_dir: str | None, documents: int, seed: int, folder: Path) -> tuple[Path, int]:
@@ -141,6 +148,7 @@ def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int,
 
     from datamodules.tokens import load_tokenizer
     from models.pretrained import load_pretrained
+    from models.topicbert import encoder_forward_flops
 
     corpus = load_corpus(str(folder), dev_size=0.1)
     tokenizer = load_tokenizer(encoder)
@@ -150,6 +158,8 @@ def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int,
             for ids, mask, labels in zip(encoded["input_ids"], encoded["attention_mask"], corpus["train"].labels,
                                          strict=True)]  # fmt: skip
     model = load_pretrained(AutoModelForSequenceClassification, encoder, num_labels=len(names))
+    prefix = model.base_model_prefix + "."
+    head = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith(prefix))
     clock = StepClock(warmup)
     batches: list[dict] = []
 
@@ -159,7 +169,8 @@ def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int,
 
         def on_step_end(self, args, state, control, **kwargs):
             batch = batches.pop(0)
-            clock.end(int(batch["attention_mask"].sum()), len(batch["input_ids"]))
+            lengths = batch["attention_mask"].sum(1).tolist()
+            clock.end(sum(lengths), len(lengths), 3.0 * encoder_forward_flops(model.base_model, lengths, head))
 
     collate = DataCollatorWithPadding(tokenizer)
 
@@ -187,25 +198,59 @@ def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int,
     return clock
 
 
-def summarise(clock: StepClock, epoch_documents: int, peak_mb: float) -> dict:
+def summarise(clock: StepClock, epoch_documents: int, memory_mb: float, peak_tflops: float) -> dict:
     docs_per_s = clock.documents / clock.seconds
     return {
         "tokens_per_s": clock.tokens / clock.seconds,
         "docs_per_s": docs_per_s,
         "epoch_s": epoch_documents / docs_per_s,
-        "peak_memory_mb": peak_mb,
+        "peak_memory_mb": memory_mb,
+        "model_tflops_per_s": clock.flops / clock.seconds / 1e12,
+        "mfu": clock.flops / clock.seconds / 1e12 / peak_tflops,
         "timed_steps": clock.steps - clock.warmup,
     }
 
 
-def reset_peak() -> None:
+def memory_in_use_mb() -> float:
+    """After releasing what earlier variants freed: GPU memory allocated, or the process's RSS."""
+    release_freed_memory()
     if torch.cuda.is_available():
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated() / 2**20
     reset_peak_rss()
+    return rss_mb()
 
 
-def peak() -> float:
+def peak_memory_mb() -> float:
     return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else peak_rss_mb()
+
+
+def matmul_peak_tflops(accelerator: str) -> tuple[float, str]:
+    """The measured dense matmul peak in the precision variant b trains in."""
+    if accelerator != "cpu" and torch.cuda.is_available():
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return measured_matmul_tflops(torch.device("cuda"), dtype), str(dtype).removeprefix("torch.")
+    return measured_matmul_tflops(torch.device("cpu"), torch.float32, size=2048, repeats=10), "float32"
+
+
+def random_encoder_folder(config_name: str, tokenizer_source: str, folder: Path) -> str:
+    """An encoder with random weights built from ``config_name`` (``bert-base``: the bert-base-uncased
+    architecture; else a name or folder with a configuration), saved with ``tokenizer_source``'s
+    tokenizer. Speed does not depend on the weights, so no download is needed."""
+    from transformers import AutoModel
+
+    from datamodules.tokens import load_tokenizer
+    from models.pretrained import encoder_config
+
+    config = encoder_config(config_name)
+    tokenizer = load_tokenizer(tokenizer_source)
+    if len(tokenizer) > config.vocab_size:
+        raise ValueError(f"The tokenizer of {tokenizer_source} has {len(tokenizer)} tokens but {config_name} "
+                         f"only {config.vocab_size} embeddings: pick a tokenizer of that vocabulary size.")  # fmt: skip
+    AutoModel.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
 
 
 def spread(values: list[float]) -> dict:
@@ -216,6 +261,7 @@ def finetune_benchmark(
     dataset: str = "r8",
     data_dir: str | None = None,
     encoder: str = "sentence-transformers/all-MiniLM-L6-v2",
+    random_encoder: str | None = None,
     max_length: int = 512,
     partition_lengths: list[int] = [512, 256, 128, 64],  # noqa: B006 (a literal default shows in --help)
     documents: int = 256,
@@ -231,7 +277,9 @@ def finetune_benchmark(
     Args:
         dataset: a named dataset or a folder.
         data_dir: the data root of the named datasets.
-        encoder: the encoder every variant fine-tunes.
+        encoder: the encoder every variant fine-tunes (and the tokenizer of ``random_encoder``).
+        random_encoder: fine-tune an encoder of this architecture with random weights instead
+            (``bert-base`` for the bert-base-uncased configuration, or a name or folder).
         max_length: N.
         partition_lengths: the x of the TopicBERT variants.
         documents: training documents sampled for the pass each variant makes.
@@ -244,19 +292,21 @@ def finetune_benchmark(
     """
     variants = ["a", "b", *(f"c{x}" for x in partition_lengths), "d"]
     runs: dict[str, list[dict]] = {v: [] for v in variants}
+    peak_tflops, peak_dtype = matmul_peak_tflops(accelerator)
     with tempfile.TemporaryDirectory(prefix="finetune-bench-") as tmp:
         folder, epoch_documents = sample_corpus(dataset, data_dir, documents, seed, Path(tmp) / "data")
+        model_dir = random_encoder_folder(random_encoder, encoder, Path(tmp) / "encoder") if random_encoder else encoder
         bar = tqdm(total=repeats * len(variants), desc="benchmark runs")
         for _ in range(repeats):
             for variant in variants:
                 bar.set_postfix_str(variant)
-                reset_peak()
+                before = memory_in_use_mb()
                 if variant == "d":
-                    clock = run_hf_trainer(folder, encoder, max_length, batch_size, warmup, accelerator)
+                    clock = run_hf_trainer(folder, model_dir, max_length, batch_size, warmup, accelerator)
                 else:
-                    clock = run_lightning(variant, folder, encoder, max_length, batch_size, warmup, accelerator,
+                    clock = run_lightning(variant, folder, model_dir, max_length, batch_size, warmup, accelerator,
                                           str(Path(tmp) / "cache"))  # fmt: skip
-                runs[variant].append(summarise(clock, epoch_documents, peak()))
+                runs[variant].append(summarise(clock, epoch_documents, peak_memory_mb() - before, peak_tflops))
                 bar.update()
         bar.close()
     docs = {v: [r["docs_per_s"] for r in rs] for v, rs in runs.items()}
@@ -264,7 +314,8 @@ def finetune_benchmark(
              for name, num, den in [("b_over_a", "b", "a"), ("b_over_d", "b", "d"),
                                     *((f"c{x}_over_a", f"c{x}", "a") for x in partition_lengths)]}  # fmt: skip
     result = {
-        "machine": hardware(), "dataset": dataset, "encoder": encoder, "max_length": max_length,
+        "machine": hardware(), "dataset": dataset, "encoder": encoder, "random_encoder": random_encoder,
+        "max_length": max_length, "matmul_peak_tflops": peak_tflops, "matmul_peak_dtype": peak_dtype,
         "documents": documents, "batch_size": batch_size, "repeats": repeats, "runs": runs, "ratios": ratio,
         "b_over_a": ratio["b_over_a"]["median"], "b_over_d": ratio["b_over_d"]["median"],
         "c_over_a": {str(x): ratio[f"c{x}_over_a"]["median"] for x in partition_lengths},
@@ -284,17 +335,23 @@ NAMES = {"a": "a: BERT, padded to N, eager, random batches", "b": "b: BERT, all 
 
 
 def to_markdown(result: dict) -> str:
-    lines = [f"# Fine-tuning speed: {result['dataset']}, `{result['encoder']}`, N = {result['max_length']}", "",
+    model = f"`{result['encoder']}`"
+    if result["random_encoder"]:
+        model = f"{result['random_encoder']} (random weights, tokenizer of {model})"
+    lines = [f"# Fine-tuning speed: {result['dataset']}, {model}, N = {result['max_length']}", "",
              f"Machine: {result['machine']}. {result['documents']} training documents per pass, batch "
-             f"{result['batch_size']}, {result['repeats']} repeats (medians; ratios min / median / max).", "",
-             "| variant | real tokens/s | docs/s | epoch (s) | peak memory (MB) |",
-             "|---|---|---|---|---|"]  # fmt: skip
+             f"{result['batch_size']}, {result['repeats']} repeats (medians; ratios min / median / max). Model "
+             f"FLOP utilisation (MFU) is against the measured {result['matmul_peak_dtype']} matmul peak of "
+             f"{result['matmul_peak_tflops']:,.2f} TFLOP/s; peak memory is what each variant added.", "",
+             "| variant | real tokens/s | docs/s | epoch (s) | model TFLOP/s | MFU | peak memory (MB) |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    keys = ("tokens_per_s", "docs_per_s", "epoch_s", "model_tflops_per_s", "mfu", "peak_memory_mb")
     for variant, runs in result["runs"].items():
         name = NAMES.get(variant, f"{variant}: TopicBERT-{variant[1:]}, all optimisations")
-        med = {k: statistics.median(r[k] for r in runs) for k in ("tokens_per_s", "docs_per_s", "epoch_s",
-                                                                  "peak_memory_mb")}  # fmt: skip
-        lines.append(f"| {name} | {med['tokens_per_s']:,.0f} | {med['docs_per_s']:.2f} | {med['epoch_s']:,.0f} | "
-                     f"{med['peak_memory_mb']:,.0f} |")  # fmt: skip
+        med = {k: statistics.median(r[k] for r in runs) for k in keys}
+        cells = [f"{med['tokens_per_s']:,.0f}", f"{med['docs_per_s']:.2f}", f"{med['epoch_s']:,.0f}",
+                 f"{med['model_tflops_per_s']:.3f}", f"{med['mfu']:.1%}", f"{med['peak_memory_mb']:,.0f}"]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "| ratio (docs/s) | min | median | max |", "|---|---|---|---|"]
     for name, s in result["ratios"].items():
         lines.append(f"| {name.replace('_over_', ' / ')} | {s['min']:.2f} | {s['median']:.2f} | {s['max']:.2f} |")

@@ -5,8 +5,8 @@
 Each stage is timed as the datamodule runs it in ``prepare_data`` and ``setup("fit")``: reading
 the corpus, the topic model's bag of words, tokenisation, and building the training and dev
 partition datasets. Cold runs in a fresh cache folder; warm then builds a new datamodule on the
-same folder, as a second training run would. Prints documents/s per stage and writes JSON and
-markdown.
+same folder, as a second training run would. Then the NVDM trains one epoch on its own on the
+training bags of words (documents/s). Prints documents/s per stage and writes JSON and markdown.
 """
 
 from __future__ import annotations
@@ -42,6 +42,24 @@ def timed_preparation(make_datamodule) -> dict[str, float]:
     return seconds
 
 
+def nvdm_throughput(dm: DocumentDataModule, num_topics: int, batch_size: int) -> dict[str, float]:
+    """One training epoch of the topic model alone: documents/s and the epoch's seconds."""
+    import lightning.pytorch as pl
+
+    from callbacks.throughput import TrainingThroughput
+    from lightning_modules import NVDMTask
+
+    dm.setup("fit")
+    throughput = TrainingThroughput()
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+                         callbacks=[throughput])  # fmt: skip
+    trainer.fit(NVDMTask(dm.vocab_size, num_topics=num_topics), datamodule=dm)
+    figures = throughput.history[0]
+    return {"docs_per_s": figures["docs_per_s"], "epoch_s": figures["docs_per_epoch"] / figures["docs_per_s"],
+            "documents": figures["docs_per_epoch"], "batch_size": batch_size}  # fmt: skip
+
+
 def to_markdown(result: dict) -> str:
     docs = result["documents"]
     lines = [f"# Data preparation: {result['dataset']} ({docs:,} documents)", "", f"Machine: {result['machine']}.",
@@ -50,6 +68,10 @@ def to_markdown(result: dict) -> str:
     for stage in (*STAGES, "total"):
         cold, warm = result["cold"][stage], result["warm"][stage]
         lines.append(f"| {stage} | {cold:.2f} | {docs / cold:,.0f} | {warm:.2f} | {docs / warm:,.0f} |")
+    nvdm = result["nvdm"]
+    lines += ["", f"NVDM alone ({result['num_topics']} topics, batch {nvdm['batch_size']}, CPU): one training "
+              f"epoch over {nvdm['documents']:,} documents in {nvdm['epoch_s']:.1f} s, "
+              f"{nvdm['docs_per_s']:,.0f} docs/s."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -58,6 +80,8 @@ def pipeline_benchmark(
     data_dir: str | None = None,
     tokenizer: str = "sentence-transformers/all-MiniLM-L6-v2",
     min_freq: int = 10,
+    num_topics: int = 100,
+    nvdm_batch_size: int = 64,
     out: str | None = None,
 ) -> dict:
     """Time data preparation cold and warm; print a table and, with ``out``, write JSON and markdown.
@@ -67,6 +91,8 @@ def pipeline_benchmark(
         data_dir: the data root of the named datasets.
         tokenizer: the tokenizer (as ``--data.tokenizer``).
         min_freq: Fmin of the topic-model vocabulary.
+        num_topics: K of the NVDM trained alone.
+        nvdm_batch_size: its batch size.
         out: folder for ``pipeline.json`` and ``pipeline.md``.
     """
     with tempfile.TemporaryDirectory(prefix="topicbert-cache-") as cache:
@@ -77,10 +103,13 @@ def pipeline_benchmark(
 
         cold = timed_preparation(make)
         warm = timed_preparation(make)
+        bow_only = DocumentDataModule(dataset=dataset, data_dir=data_dir, tokenizer=None, min_freq=min_freq,
+                                      batch_size=nvdm_batch_size, cache_dir=cache)  # fmt: skip
+        nvdm = nvdm_throughput(bow_only, num_topics, nvdm_batch_size)
     result = {
         "dataset": dataset, "tokenizer": tokenizer, "documents": cold.pop("documents"), "cold": cold,
         "warm": {k: v for k, v in warm.items() if k != "documents"},
-        "machine": hardware(),
+        "num_topics": num_topics, "nvdm": nvdm, "machine": hardware(),
     }  # fmt: skip
     markdown = to_markdown(result)
     print(markdown)

@@ -3,8 +3,11 @@
     python -m reports.seqlen_cost --encoder sentence-transformers/all-MiniLM-L6-v2 --batch_size 8
 
 For each sequence length, a few warm-up steps and then timed training steps (forward, backward,
-AdamW) on random token ids: time per batch, peak memory, and CO2 per batch both measured with
-CodeCarbon and from the paper's equation. Writes JSON, CSV and a PNG.
+AdamW) on random token ids: time per batch, peak memory, model FLOP utilisation against the
+measured matmul peak, and CO2 per batch both measured with CodeCarbon and from the paper's
+equation. Writes JSON, CSV and a PNG. On a GPU, BERT-base with random weights in bf16:
+
+    python -m reports.seqlen_cost --encoder bert-base --random_weights true --batch_size 32
 """
 
 from __future__ import annotations
@@ -28,17 +31,18 @@ from tqdm.auto import tqdm
 from callbacks.energy import paper_co2_g
 from callbacks.files import atomic_write
 from callbacks.memory import peak_rss_mb, reset_peak_rss
-from models.pretrained import load_pretrained
+from callbacks.throughput import measured_matmul_tflops
+from models.pretrained import encoder_config, load_pretrained
+from models.topicbert import encoder_forward_flops
 
 log = logging.getLogger(__name__)
 
 
 def load_model(encoder: str, random_weights: bool, attn_implementation: str):
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoModel
 
     if random_weights:
-        config = load_pretrained(AutoConfig, encoder)
-        return AutoModel.from_config(config, attn_implementation=attn_implementation)
+        return AutoModel.from_config(encoder_config(encoder), attn_implementation=attn_implementation)
     return load_pretrained(AutoModel, encoder, attn_implementation=attn_implementation)
 
 
@@ -51,6 +55,7 @@ def measure_length(
     device: torch.device,
     dtype: torch.dtype | None,
     tracker,
+    peak_tflops: float,
 ) -> dict:
     """Time, throughput, peak memory, energy and CO2 (measured and by the paper's equation) of one
     training step at one sequence length."""
@@ -84,11 +89,14 @@ def measure_length(
     measured = tracker.stop_task()
     memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
     seconds = statistics.fmean(times)
+    model_tflops = 3.0 * encoder_forward_flops(model, [length] * batch_size) / seconds / 1e12
     return {
         "length": length,
         "time_per_batch_s": seconds,
         "tokens_per_s": batch_size * length / seconds,
         "peak_memory_mb": memory,
+        "model_tflops_per_s": model_tflops,
+        "mfu": model_tflops / peak_tflops,
         "energy_per_batch_kwh": measured.energy_consumed / steps,
         "co2_measured_per_batch_g": measured.emissions * 1000 / steps,
         "co2_paper_eq_per_batch_g": paper_co2_g(seconds / 3600),
@@ -143,7 +151,8 @@ def seqlen_cost(
         batch_size: sequences per batch, fixed for every length.
         steps: timed training steps per length.
         warmup: untimed steps before them.
-        random_weights: build the encoder from its configuration only (speed does not depend on weights).
+        random_weights: build the encoder from its configuration only (speed does not depend on
+            weights); ``--encoder bert-base`` then needs no download.
         attn_implementation: ``sdpa`` or ``eager``.
         precision: ``auto`` (bf16 autocast on CUDA with bf16, else fp32), ``bf16``, ``16`` or ``32``.
         country_iso_code: grid for the measured CO2.
@@ -157,19 +166,22 @@ def seqlen_cost(
         precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"
     dtype = {"bf16": torch.bfloat16, "16": torch.float16, "32": None}[precision]
     model = load_model(encoder, random_weights, attn_implementation).to(device).train()
+    on_cpu = device.type == "cpu"
+    peak_tflops = measured_matmul_tflops(device, dtype or torch.float32, size=2048 if on_cpu else 8192)
     tracker = OfflineEmissionsTracker(country_iso_code=country_iso_code, measure_power_secs=1, save_to_file=False,
                                       log_level="error", allow_multiple_runs=True,
                                       gpu_ids=[device.index or 0] if device.type == "cuda" else None)  # fmt: skip
     tracker.start()
     try:
-        rows = [measure_length(model, n, batch_size, steps, warmup, device, dtype, tracker)
+        rows = [measure_length(model, n, batch_size, steps, warmup, device, dtype, tracker, peak_tflops)
                 for n in tqdm(lengths, desc="sequence lengths", unit="length")]  # fmt: skip
     finally:
         tracker.stop()
     folder = Path(out)
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     meta = {"encoder": encoder, "batch_size": batch_size, "steps": steps, "precision": precision,
-            "attn_implementation": attn_implementation, "hardware": hardware}  # fmt: skip
+            "attn_implementation": attn_implementation, "hardware": hardware,
+            "matmul_peak_tflops": peak_tflops}  # fmt: skip
     with atomic_write(folder / "seqlen_cost.json") as f:
         json.dump(meta | {"rows": rows}, f, indent=2)
     with atomic_write(folder / "seqlen_cost.csv") as f:
@@ -180,7 +192,8 @@ def seqlen_cost(
     plot(rows, f"{encoder}: one training step, batch {batch_size}, {label}, {hardware}", folder / "seqlen_cost.png")
     for row in rows:
         print(f"N={row['length']:4d}  {row['time_per_batch_s']:.3f} s/batch  {row['tokens_per_s']:.0f} tok/s  "
-              f"{row['peak_memory_mb']:.0f} MiB  {row['co2_measured_per_batch_g']:.2e} g CO2 (measured)  "
+              f"{row['peak_memory_mb']:.0f} MiB  MFU {row['mfu']:.1%}  "
+              f"{row['co2_measured_per_batch_g']:.2e} g CO2 (measured)  "
               f"{row['co2_paper_eq_per_batch_g']:.2e} g (paper eq.)")  # fmt: skip
     print(f"Written to {folder}/seqlen_cost.{{json,csv,png}}")
     return rows

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from models.nvdm import NVDM
-from models.topicbert import TopicBert, load_encoder
+from models.topicbert import TopicBert, encoder_forward_flops, load_encoder
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,16 @@ def test_flop_formula_matches_the_counter_with_eager_attention(tiny_encoder_dir)
     with FlopCounterMode(display=False) as counter:
         model(ids, torch.ones_like(ids), torch.rand(1, 30))
     assert model.forward_flops([24]) == pytest.approx(counter.get_total_flops(), rel=1e-6)
+
+
+def test_flop_formula_counts_a_pooler_and_head_once_per_sequence(tiny_encoder_dir):
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_encoder_dir, num_labels=5,
+                                                               attn_implementation="eager").eval()  # fmt: skip
+    ids = torch.randint(5, 40, (1, 17))
+    with FlopCounterMode(display=False) as counter:
+        model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    head = model.classifier.weight.numel()
+    assert encoder_forward_flops(model.base_model, [17], head) == pytest.approx(counter.get_total_flops(), rel=1e-6)

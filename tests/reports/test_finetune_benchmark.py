@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from reports.finetune_benchmark import finetune_benchmark
+from reports.finetune_benchmark import finetune_benchmark, random_encoder_folder
 
 
 def test_every_variant_runs_and_the_ratios_come_from_documents_per_second(tiny_corpus_dir, tiny_encoder_dir,
@@ -19,7 +19,9 @@ def test_every_variant_runs_and_the_ratios_come_from_documents_per_second(tiny_c
             assert len(runs) == 2 and min(steps) > 4
         else:
             assert steps == [4, 4]  # 40 documents / batch 8, less 1 warm-up step
-        assert all(r["tokens_per_s"] > 0 and r["docs_per_s"] > 0 and r["peak_memory_mb"] > 0 for r in runs)
+        assert all(r["tokens_per_s"] > 0 and r["docs_per_s"] > 0 and r["peak_memory_mb"] >= 0 for r in runs)
+        # model FLOP/s of real tokens: positive, and below the measured fp32 matmul peak of this CPU
+        assert all(0 < r["mfu"] < 1 and r["model_tflops_per_s"] > 0 for r in runs)
     a, b = result["runs"]["a"], result["runs"]["b"]
     ratios = sorted(rb["docs_per_s"] / ra["docs_per_s"] for ra, rb in zip(a, b, strict=True))
     assert result["ratios"]["b_over_a"]["min"] == pytest.approx(ratios[0])
@@ -28,3 +30,18 @@ def test_every_variant_runs_and_the_ratios_come_from_documents_per_second(tiny_c
     saved = json.loads((tmp_path / "out/finetune.json").read_text())
     assert saved["b_over_a"] == pytest.approx(result["b_over_a"])
     assert "| b / a |" in (tmp_path / "out/finetune.md").read_text()
+
+
+def test_random_encoder_has_the_architecture_but_not_the_weights(tiny_encoder_dir, tmp_path):
+    from transformers import AutoModel, BertConfig
+
+    folder = random_encoder_folder(str(tiny_encoder_dir), str(tiny_encoder_dir), tmp_path / "random")
+    source, random = AutoModel.from_pretrained(tiny_encoder_dir), AutoModel.from_pretrained(folder)
+    assert random.config.to_diff_dict() == source.config.to_diff_dict()
+    weight = "encoder.layer.0.attention.self.query.weight"
+    assert not random.state_dict()[weight].equal(source.state_dict()[weight])
+    assert (tmp_path / "random/tokenizer_config.json").is_file()
+    small = tmp_path / "small"
+    BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2).save_pretrained(small)
+    with pytest.raises(ValueError, match="embeddings"):
+        random_encoder_folder(str(small), str(tiny_encoder_dir), tmp_path / "bad")

@@ -35,3 +35,6 @@ def test_benchmark_writes_json_and_markdown(tiny_corpus_dir, tiny_encoder_dir, t
     assert saved["documents"] == result["documents"] == 120
     assert set(saved["cold"]) == set(saved["warm"]) == {*STAGES, "total"}
     assert "| tokenise |" in (tmp_path / "out/pipeline.md").read_text()
+    nvdm = saved["nvdm"]
+    assert nvdm["documents"] == 81  # 90 training documents less a 10% dev split
+    assert nvdm["docs_per_s"] == pytest.approx(nvdm["documents"] / nvdm["epoch_s"])

@@ -47,6 +47,15 @@ def test_seqlen_cost_grows_with_length_and_writes_a_plot(tiny_encoder_dir, tmp_p
     assert rows[1]["time_per_batch_s"] > rows[0]["time_per_batch_s"]
     assert all(r["peak_memory_mb"] > 0 and r["energy_per_batch_kwh"] > 0 for r in rows)
     assert rows[1]["co2_paper_eq_per_batch_g"] > rows[0]["co2_paper_eq_per_batch_g"]
+    assert all(0 < r["mfu"] < 1 for r in rows)
     saved = json.loads((tmp_path / "seqlen_cost.json").read_text())
-    assert saved["batch_size"] == 4 and len(saved["rows"]) == 2
+    assert saved["batch_size"] == 4 and len(saved["rows"]) == 2 and saved["matmul_peak_tflops"] > 0
     assert (tmp_path / "seqlen_cost.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bert_base_configuration_needs_no_download(monkeypatch):
+    from reports.seqlen_cost import load_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = load_model("bert-base", random_weights=True, attn_implementation="sdpa")
+    assert (model.config.num_hidden_layers, model.config.hidden_size, model.config.vocab_size) == (12, 768, 30522)
