@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
+from pathlib import Path
 
 from process_setup import restart_with_tuned_malloc
 
@@ -13,8 +14,10 @@ if __name__ == "__main__":
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
+from callbacks.resume import ResumeCheckpoint, find_last_checkpoint
 from callbacks.wandb_logger import AutoWandbLogger
 from datamodules import DocumentDataModule
 from datamodules.corpus import DataError
@@ -80,6 +83,7 @@ class TopicBertCLI(LightningCLI):
             default=True,
             help="After fit, evaluate the best checkpoint (or the last weights) on the test split.",
         )
+        parser.add_lightning_class_args(ResumeCheckpoint, "resume")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -91,6 +95,24 @@ class TopicBertCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
         drop_unaccepted_hparams(self.model)
+
+    def before_fit(self) -> None:
+        """``--ckpt_path last`` resumes the newest ``last.ckpt`` of this job's earlier runs (Lightning
+        alone would look only in the new run's own, empty, version folder)."""
+        kwargs = self.config_init["fit"]
+        if kwargs.get("ckpt_path") != "last":
+            return
+        folders = [Path(cb.dirpath) for cb in self.trainer.checkpoint_callbacks
+                   if isinstance(cb, ModelCheckpoint) and cb.dirpath]  # fmt: skip
+        if self.trainer.log_dir:
+            folders.append(Path(self.trainer.log_dir).parent)
+        last = find_last_checkpoint(folders)
+        if last is None:
+            logging.getLogger(__name__).warning("No last.ckpt under %s: starting from scratch.",
+                                                ", ".join(map(str, folders)))  # fmt: skip
+        else:
+            logging.getLogger(__name__).info("Resuming from %s", last)
+        kwargs["ckpt_path"] = str(last) if last else None
 
     def after_fit(self) -> None:
         if self.config.fit.test_after_fit and not self.trainer.fast_dev_run:

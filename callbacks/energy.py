@@ -51,6 +51,7 @@ class EnergyTracker(TelemetryCallback):
         self.paper_grid_kg_per_kwh = paper_grid_kg_per_kwh
         self.tracking_mode = tracking_mode
         self.tracker = None
+        self._epoch_task_open = False
         self.totals = {"energy_kwh": 0.0, "co2_measured_g": 0.0, "co2_paper_eq_g": 0.0}
         self.energy_per_rank: list[float] = []
 
@@ -78,11 +79,17 @@ class EnergyTracker(TelemetryCallback):
         self.tracker = self._make_tracker(trainer)
         self.tracker.start()
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.on_train_epoch_start(trainer, pl_module)  # a run resumed mid-epoch gets no epoch start
+
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self.tracker.start_task(f"epoch{trainer.current_epoch}")
+        if not self._epoch_task_open:
+            self.tracker.start_task(f"epoch{trainer.current_epoch}")
+            self._epoch_task_open = True
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         data = self.tracker.stop_task()
+        self._epoch_task_open = False
         hours = reduce_over_ranks(trainer, data.duration, "max") / 3600.0
         per_rank = gather_over_ranks(trainer, data.energy_consumed)
         self.energy_per_rank = [
@@ -108,6 +115,7 @@ class EnergyTracker(TelemetryCallback):
         if self.tracker is not None:
             self.tracker.stop()
             self.tracker = None
+            self._epoch_task_open = False
 
     def summary(self) -> dict:
         return self.totals | {"energy_kwh_per_rank": list(self.energy_per_rank)}

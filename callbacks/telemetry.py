@@ -72,6 +72,11 @@ class ClockedCallback(TelemetryCallback):
     def __init__(self):
         self.clock = TrainClock()
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        # a run resumed mid-epoch gets no on_train_epoch_start: its epoch clock starts here
+        synchronize(trainer)
+        self.clock.start_epoch()
+
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         synchronize(trainer)
         self.clock.start_epoch()

@@ -28,9 +28,11 @@ class EpochTimer(ClockedCallback):
         self.batches_seen = 0
         self.fit_start: float | None = None
         self.total_s: float | None = None
+        self.earlier_s = 0.0  # training time of the runs this one resumed
         self._batch_start = 0.0
 
     def on_train_start(self, trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)
         self.fit_start = time.perf_counter()
         self.total_s = None
 
@@ -52,14 +54,14 @@ class EpochTimer(ClockedCallback):
             pl_module.log("time_batch_s", statistics.fmean(self.batch_times), rank_zero_only=True)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self.total_s = time.perf_counter() - self.fit_start
+        self.total_s = self.earlier_s + time.perf_counter() - self.fit_start
         for logger in trainer.loggers:
             logger.log_metrics({"time_total_s": self.total_s}, step=trainer.global_step)
 
     def summary(self) -> dict:
         total = self.total_s
         if total is None and self.fit_start is not None:
-            total = time.perf_counter() - self.fit_start
+            total = self.earlier_s + time.perf_counter() - self.fit_start
         return {
             "epochs": len(self.epoch_times),
             "time_epoch_s": list(self.epoch_times),
@@ -69,9 +71,12 @@ class EpochTimer(ClockedCallback):
         }
 
     def state_dict(self) -> dict:
-        return {"epoch_times": self.epoch_times, "batch_times": self.batch_times, "batches_seen": self.batches_seen}
+        elapsed = self.earlier_s + (time.perf_counter() - self.fit_start if self.fit_start is not None else 0.0)
+        return {"epoch_times": self.epoch_times, "batch_times": self.batch_times, "batches_seen": self.batches_seen,
+                "elapsed_s": elapsed}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.epoch_times = list(state_dict.get("epoch_times", []))
         self.batch_times = list(state_dict.get("batch_times", []))
         self.batches_seen = state_dict.get("batches_seen", 0)
+        self.earlier_s = state_dict.get("elapsed_s", 0.0)

@@ -133,9 +133,20 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
+        self.resume_at: tuple[int, int] | None = None
+
+    @property
+    def sampler(self) -> LengthBucketBatchSampler:
+        """Lightning sets the epoch on ``batch_sampler.sampler``; this batch sampler draws its own order."""
+        return self
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def resume(self, epoch: int, batches_done: int) -> None:
+        """Skip the first ``batches_done`` batches of this process the next time ``epoch`` is iterated,
+        so a run resumed mid-epoch sees exactly the batches the interrupted one had left."""
+        self.resume_at = (epoch, batches_done)
 
     def __len__(self) -> int:
         total = -(-len(self.lengths) // self.batch_size)
@@ -162,5 +173,11 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         batches = self.global_batches()
         padded = len(self) * self.num_replicas
         batches = [batches[i % len(batches)] for i in range(padded)]
-        for batch in batches[self.rank :: self.num_replicas]:
+        mine = batches[self.rank :: self.num_replicas]
+        if self.resume_at is not None:
+            epoch, done = self.resume_at
+            self.resume_at = None
+            if epoch == self.epoch:
+                mine = mine[done:]
+        for batch in mine:
             yield batch.tolist()

@@ -160,6 +160,7 @@ class DocumentDataModule(pl.LightningDataModule):
                 label_format=label_format,
             )
         self.datasets: dict[str, PartitionDataset | DocumentDataset] = {}
+        self._resume_position: tuple[int, int] | None = None
 
     # ----- lazily prepared views (read by LightningCLI links before setup) -----
 
@@ -391,6 +392,9 @@ class DocumentDataModule(pl.LightningDataModule):
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
         )
+        if shuffle and self._resume_position is not None:
+            sampler.resume(*self._resume_position)
+            self._resume_position = None
         return DataLoader(
             dataset,
             batch_sampler=sampler,
@@ -398,7 +402,22 @@ class DocumentDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            # worker seeds come from this generator, not the global one, so that fetching data
+            # draws no random numbers that training would miss after a resume
+            generator=torch.Generator().manual_seed(sampler.seed),
         )
+
+    def state_dict(self) -> dict:
+        """The training position (epoch, batches done in it) saved with every checkpoint."""
+        trainer = self.trainer
+        if trainer is None:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": trainer.current_epoch, "batches_done": done}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if "epoch" in state_dict:
+            self._resume_position = (state_dict["epoch"], state_dict["batches_done"])
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_split, shuffle=True)

@@ -1,0 +1,111 @@
+"""A fit killed mid-epoch and resumed with ``--ckpt_path last`` ends exactly where an uninterrupted one does."""
+
+import os
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+
+from callbacks.resume import find_last_checkpoint
+from cli import main
+from datamodules.batching import LengthBucketBatchSampler
+from tests.conftest import tiny_args
+
+
+class KillAt(pl.Callback):
+    """Stands in for a kill: the process dies after ``step`` optimiser steps, saving nothing more."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError("simulated kill")
+
+
+def fit(folder, args):
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        return main(["fit", *args])
+    finally:
+        os.chdir(previous)
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
+    args = [*tiny_args(tiny_corpus_dir, tiny_encoder_dir), "--model.init_args.num_topics", "8",
+            "--resume.every_n_train_steps", "4", "--test_after_fit", "false"]  # fmt: skip
+    straight = fit(tmp_path_factory.mktemp("straight"), args)
+    steps_per_epoch = straight.trainer.num_training_batches
+    kill_at = steps_per_epoch + 6  # mid-way through the second epoch
+    home = tmp_path_factory.mktemp("killed")
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        fit(home, [*args, "--trainer.callbacks+=tests.test_resume.KillAt", f"--trainer.callbacks.step={kill_at}"])
+    resumed = fit(home, [*args, "--ckpt_path", "last"])
+    return straight, resumed, home, kill_at
+
+
+def test_resumed_run_ends_with_the_same_weights_and_metrics(runs):
+    straight, resumed, _, _ = runs
+    assert resumed.trainer.global_step == straight.trainer.global_step
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6, msg=name)
+    for metric in ("val_macro_f1", "val_loss"):
+        assert float(resumed.trainer.callback_metrics[metric]) == pytest.approx(
+            float(straight.trainer.callback_metrics[metric]), abs=1e-6)  # fmt: skip
+
+
+def test_resume_reads_the_last_checkpoint_of_the_killed_run(runs):
+    _, _, home, kill_at = runs
+    versions = sorted(p.name for p in (home / "runs/topicbert-r8").iterdir())
+    assert versions == ["version_0", "version_1"]  # the killed run's folder is kept, the resume logs anew
+    killed = torch.load(home / "runs/topicbert-r8/version_0/checkpoints/last.ckpt", weights_only=False)
+    assert killed["global_step"] == (kill_at - 1) // 4 * 4  # the last save before the kill
+    assert {"epoch", "batches_done"} <= set(killed["DocumentDataModule"])
+    assert any("random_states" in state for state in killed["callbacks"].values())
+
+
+def test_time_and_energy_totals_carry_over(runs):
+    straight, resumed, _, _ = runs
+    timer = next(cb for cb in resumed.trainer.callbacks if type(cb).__name__ == "EpochTimer")
+    summary = timer.summary()
+    assert summary["epochs"] == straight.trainer.max_epochs  # the killed run's first epoch counts
+    assert summary["time_total_s"] > timer.earlier_s > 0  # and so does its training time
+
+
+def test_sampler_skips_the_batches_done_in_the_resumed_epoch_only():
+    sampler = LengthBucketBatchSampler(np.arange(40), 4, shuffle=True, seed=1)
+    sampler.set_epoch(2)
+    full = list(sampler)
+    sampler.resume(epoch=2, batches_done=3)
+    assert list(sampler) == full[3:]
+    assert list(sampler) == full  # only the first pass after a resume skips
+    sampler.resume(epoch=1, batches_done=3)  # saved at the end of epoch 1: epoch 2 runs whole
+    assert list(sampler) == full
+
+
+def test_epochs_draw_different_batch_orders_through_lightning():
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    sampler = LengthBucketBatchSampler(np.arange(40), 4, shuffle=True, seed=1)
+    loader = DataLoader(list(range(40)), batch_sampler=sampler)
+    _set_sampler_epoch(loader, 0)
+    first = [b.tolist() for b in loader]
+    _set_sampler_epoch(loader, 1)
+    assert [b.tolist() for b in loader] != first
+
+
+def test_no_earlier_run_means_a_fresh_start(tmp_path):
+    assert find_last_checkpoint([tmp_path]) is None
+    old = tmp_path / "version_0/checkpoints/last.ckpt"
+    new = tmp_path / "version_3/checkpoints/last.ckpt"
+    for i, path in enumerate((old, new)):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"x")
+        os.utime(path, (1000 + i, 1000 + i))
+    assert find_last_checkpoint([tmp_path]) == new
