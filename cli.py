@@ -17,14 +17,25 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
+from callbacks.nonfinite import NonFiniteLossError, NonFiniteLossGuard
 from callbacks.resume import ResumeCheckpoint, find_last_checkpoint
 from callbacks.wandb_logger import AutoWandbLogger
 from datamodules import DocumentDataModule
 from datamodules.corpus import DataError
-from lightning_modules.topicbert_task import CheckpointMismatchError
+from lightning_modules.checkpoints import CheckpointMismatchError, check_checkpoint_class
 from models.pretrained import EncoderNotFoundError
 
-USER_ERRORS = (DataError, EncoderNotFoundError, CheckpointMismatchError, FileNotFoundError)
+
+class ConfigFileError(ValueError):
+    """A config file that is not valid YAML, or names a class that cannot be imported."""
+
+
+class BatchTooLargeError(RuntimeError):
+    """The accelerator ran out of memory; the message names the batch size and the fixes."""
+
+
+USER_ERRORS = (DataError, EncoderNotFoundError, CheckpointMismatchError, FileNotFoundError, ConfigFileError,
+               NonFiniteLossError, BatchTooLargeError)  # fmt: skip
 
 
 def hardware_precision(accelerator: str | None) -> str:
@@ -84,6 +95,7 @@ class TopicBertCLI(LightningCLI):
             help="After fit, evaluate the best checkpoint (or the last weights) on the test split.",
         )
         parser.add_lightning_class_args(ResumeCheckpoint, "resume")
+        parser.add_lightning_class_args(NonFiniteLossGuard, "nonfinite")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -95,6 +107,19 @@ class TopicBertCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
         drop_unaccepted_hparams(self.model)
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except torch.OutOfMemoryError as err:
+            raise out_of_memory_error(self.datamodule, subcommand) from err
+
+    def _parse_ckpt_path(self) -> None:
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and Path(ckpt_path).is_file():
+            check_checkpoint_class(ckpt_path, self.config[subcommand].model.get("class_path"))
+        super()._parse_ckpt_path()
 
     def before_fit(self) -> None:
         """``--ckpt_path last`` resumes the newest ``last.ckpt`` of this job's earlier runs (Lightning
@@ -127,6 +152,68 @@ class TopicBertCLI(LightningCLI):
     after_validate = after_test = after_predict = _finish
 
 
+TASKS = ("TopicBertTask", "NVDMTask", "BiLSTMStudent", "KimCNNStudent", "LogRegStudent")
+
+
+def config_files(args: list[str]) -> list[Path]:
+    files, take = [], False
+    for arg in args:
+        if take:
+            files.append(Path(arg))
+        elif arg.startswith("--config="):
+            files.append(Path(arg.split("=", 1)[1]))
+        take = arg in ("--config", "-c")
+    return [f for f in files if f.is_file()]
+
+
+def class_paths(node) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["class_path"]] if isinstance(node.get("class_path"), str) else []
+        return found + [p for value in node.values() for p in class_paths(value)]
+    if isinstance(node, list):
+        return [p for value in node for p in class_paths(value)]
+    return []
+
+
+def check_config_files(args: list[str]) -> None:
+    """Name the file, the line and the fix for a broken YAML or an unknown ``class_path``, before
+    jsonargparse buries either under its usage text."""
+    import importlib
+
+    import yaml
+
+    for path in config_files(args):
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            where, opened = getattr(err, "problem_mark", None), getattr(err, "context_mark", None)
+            line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+            if opened:
+                line += f" (in what starts at line {opened.line + 1}, column {opened.column + 1})"
+            raise ConfigFileError(f"{path} is not valid YAML{line}: {getattr(err, 'problem', err)}. Fix that line "
+                                  "(python cli.py fit --print_config shows a valid config).") from None  # fmt: skip
+        for class_path in class_paths(config):
+            module, _, name = class_path.rpartition(".")
+            try:
+                getattr(importlib.import_module(module or name), name)
+            except (ImportError, AttributeError, ValueError):
+                tasks = ", ".join(f"lightning_modules.{t}" for t in TASKS)
+                raise ConfigFileError(f"{path}: class_path {class_path!r} cannot be imported. Check the spelling; "
+                                      f"the tasks are {tasks}.") from None  # fmt: skip
+
+
+def out_of_memory_error(datamodule, subcommand: str) -> BatchTooLargeError:
+    training = subcommand == "fit"
+    size = datamodule.batch_size if training else datamodule.eval_batch_size
+    option = "--data.batch_size" if training else "--data.eval_batch_size"
+    keep = " (with --trainer.accumulate_grad_batches 2 to keep the effective batch)" if training else ""
+    return BatchTooLargeError(
+        f"Out of accelerator memory during {subcommand} with batches of {size} sequences of up to "
+        f"{datamodule.max_length // datamodule.num_partitions} tokens. Halve the batch: {option} {max(1, size // 2)}"
+        f"{keep}; or train in bf16-mixed, or use shorter partitions (a larger --data.num_partitions)."
+    )
+
+
 def find_user_error(err: BaseException) -> BaseException | None:
     """The user error behind ``err``: jsonargparse wraps errors raised while building classes."""
     seen = set()
@@ -142,6 +229,7 @@ def main(args: list[str] | None = None) -> TopicBertCLI:
     """Run the CLI. User errors print one line and exit with status 2; from Python they are raised."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        check_config_files(sys.argv[1:] if args is None else [str(a) for a in args])
         return TopicBertCLI(
             LightningModule,
             DocumentDataModule,

@@ -408,14 +408,20 @@ class DocumentDataModule(pl.LightningDataModule):
         )
 
     def state_dict(self) -> dict:
-        """The training position (epoch, batches done in it) saved with every checkpoint."""
+        """Saved with every checkpoint: the label names (a checkpoint is only read with the labels it
+        was trained on) and the training position (epoch, batches done in it)."""
         trainer = self.trainer
         if trainer is None:
             return {}
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        return {"epoch": trainer.current_epoch, "batches_done": done}
+        return {"label_names": list(self.label_names), "epoch": trainer.current_epoch, "batches_done": done}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        saved = state_dict.get("label_names")
+        if saved is not None and list(saved) != list(self.label_names):
+            raise DataError(f"The checkpoint was trained on the labels {saved}, but {self.dataset!r} has "
+                            f"{list(self.label_names)}. Use the dataset the checkpoint was trained on, or fit a "
+                            "new model for this one.")  # fmt: skip
         if "epoch" in state_dict:
             self._resume_position = (state_dict["epoch"], state_dict["batches_done"])
 

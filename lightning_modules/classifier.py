@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from lightning_modules.checkpoints import check_checkpoint, record_task
 from lightning_modules.losses import class_probabilities
 from lightning_modules.metrics import DocumentAggregator, classification_metrics, metric_inputs
 from lightning_modules.thresholds import ThresholdTuning, tune_thresholds
@@ -91,9 +92,11 @@ class DocumentClassifierTask(pl.LightningModule):
         self._score_documents(self.test_documents, self.test_metrics)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        record_task(self, checkpoint)
         checkpoint["decision_thresholds"] = self.decision_thresholds.tolist()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_checkpoint(self, checkpoint)
         if "decision_thresholds" in checkpoint:
             self.decision_thresholds.copy_(torch.tensor(checkpoint["decision_thresholds"]))
 

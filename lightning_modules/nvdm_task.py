@@ -10,6 +10,7 @@ import torch
 from torchmetrics import MeanMetric
 
 from callbacks.files import atomic_write
+from lightning_modules.checkpoints import check_checkpoint, record_task
 from models.nvdm import NVDM, Activation
 
 log = logging.getLogger(__name__)
@@ -99,3 +100,9 @@ class NVDMTask(pl.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        record_task(self, checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_checkpoint(self, checkpoint)

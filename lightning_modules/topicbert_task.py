@@ -7,16 +7,13 @@ from typing import Literal
 
 import torch
 
+from lightning_modules.checkpoints import CheckpointMismatchError
 from lightning_modules.classifier import DocumentClassifierTask
 from lightning_modules.losses import classification_loss, joint_loss
 from lightning_modules.optim import linear_warmup_decay, param_groups
 from lightning_modules.thresholds import ThresholdTuning
 from models.nvdm import NVDM, Activation
 from models.topicbert import Pooling, TopicBert, load_encoder
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint that does not fit the configured model; the message says what differs."""
 
 
 def load_nvdm_weights(nvdm: NVDM, path: str, expected: dict) -> None:

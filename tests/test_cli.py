@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,9 +15,10 @@ import yaml
 from callbacks.prediction_writer import PredictionWriter
 from cli import hardware_precision, main
 from datamodules.corpus import DataError
-from lightning_modules.topicbert_task import CheckpointMismatchError, TopicBertTask
+from lightning_modules.checkpoints import CheckpointMismatchError
+from lightning_modules.topicbert_task import TopicBertTask
 from models.pretrained import EncoderNotFoundError
-from tests.conftest import ROOT, tiny_args
+from tests.conftest import ROOT, tiny_args, write_jsonl
 
 CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml"))
 
@@ -189,3 +191,61 @@ def test_compiled_encoder_trains_and_saves_eager_parameter_names(tiny_corpus_dir
         saved.keys()
         == TopicBertTask(str(tiny_encoder_dir), 3, cli.datamodule.vocab_size, num_topics=8).state_dict().keys()
     )
+
+
+def relabelled_corpus(folder: Path, source: Path, rename: dict[str, str]) -> Path:
+    """The tiny corpus with its labels renamed (or merged, when two map to one name)."""
+    folder.mkdir()
+    for split in ("train", "test"):
+        rows = [json.loads(line) for line in (source / f"{split}.jsonl").read_text().splitlines()]
+        write_jsonl(folder / f"{split}.jsonl", [r | {"label": rename.get(r["label"], r["label"])} for r in rows])
+    return folder
+
+
+def test_checkpoint_of_other_data_is_refused_with_what_differs(fitted, tiny_corpus_dir, tmp_path):
+    labels = sorted({json.loads(line)["label"] for line in (tiny_corpus_dir / "train.jsonl").read_text().splitlines()})
+    merged = relabelled_corpus(tmp_path / "merged", tiny_corpus_dir, {labels[1]: labels[0]})
+    with pytest.raises(CheckpointMismatchError, match="num_labels: checkpoint 3 vs now 2"):
+        main(["test", *fitted.args, "--data.dataset", str(merged), "--ckpt_path", fitted.best])
+    renamed = relabelled_corpus(tmp_path / "renamed", tiny_corpus_dir, {labels[0]: "zzz"})
+    with pytest.raises(DataError, match="trained on the labels"):
+        main(["test", *fitted.args, "--data.dataset", str(renamed), "--ckpt_path", fitted.best])
+
+
+def test_checkpoint_of_another_task_is_refused(fitted, tiny_corpus_dir):
+    args = ["test", "--config", str(ROOT / "configs/nvdm.yaml"), "--data.dataset", str(tiny_corpus_dir),
+            "--data.min_freq", "2", "--data.dev_size", "0.2", "--ckpt_path", fitted.best]  # fmt: skip
+    with pytest.raises(
+        CheckpointMismatchError, match=r"holds a lightning_modules\.TopicBertTask, but the config builds"
+    ):
+        main(args)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("trainer:\n  max_epochs: [1\n", r"bad\.yaml is not valid YAML at line 3, column 1 \(in what starts at line 2"),
+        (
+            "model:\n  class_path: lightning_modules.TopicBertTsk\n",
+            "'lightning_modules.TopicBertTsk' cannot be imported",
+        ),
+    ],
+)
+def test_broken_config_file_names_the_file_and_the_fix(tmp_path, text, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    command = [sys.executable, str(ROOT / "cli.py"), "fit", "--config", str(ROOT / "configs/nvdm.yaml"), "-c", str(bad)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 2
+    assert re.search(message, result.stderr) and "Traceback" not in result.stderr and "usage:" not in result.stderr
+
+
+def test_out_of_memory_names_the_batch_size_and_the_fix(tiny_corpus_dir, tiny_encoder_dir, monkeypatch):
+    from cli import BatchTooLargeError
+
+    def out_of_memory(self, batch, batch_idx):  # what a GPU raises; no GPU here to fill
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(TopicBertTask, "training_step", out_of_memory)
+    with pytest.raises(BatchTooLargeError, match=r"fit with batches of 8 sequences of up to 16 tokens.*batch_size 4"):
+        main(["fit", *tiny_args(tiny_corpus_dir, tiny_encoder_dir), "--model.init_args.num_topics", "8"])

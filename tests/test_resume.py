@@ -109,3 +109,38 @@ def test_no_earlier_run_means_a_fresh_start(tmp_path):
         path.write_bytes(b"x")
         os.utime(path, (1000 + i, 1000 + i))
     assert find_last_checkpoint([tmp_path]) == new
+
+
+class PoisonBatches(pl.Callback):
+    """Makes the topic model's input NaN for the given steps, so their loss is NaN."""
+
+    def __init__(self, steps: list[int]):
+        self.steps = steps
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step in self.steps:
+            batch["bow"].fill_(float("nan"))
+
+
+def poisoned_fit(home, tiny_corpus_dir, tiny_encoder_dir, steps, *extra):
+    args = [*tiny_args(tiny_corpus_dir, tiny_encoder_dir), "--model.init_args.num_topics", "8",
+            "--resume.every_n_train_steps", "2", "--test_after_fit", "false",
+            "--trainer.callbacks+=tests.test_resume.PoisonBatches", f"--trainer.callbacks.steps={steps}",
+            *extra]  # fmt: skip
+    return fit(home, args)
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
+    from callbacks.nonfinite import NonFiniteLossError
+
+    with pytest.raises(NonFiniteLossError, match=r"Loss is nan at step 5 .*learning rate.*--ckpt_path last"):
+        poisoned_fit(tmp_path, tiny_corpus_dir, tiny_encoder_dir, [5])
+    last = torch.load(tmp_path / "runs/topicbert-r8/version_0/checkpoints/last.ckpt", weights_only=False)
+    assert last["global_step"] == 4
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_bad_batches_can_be_skipped_and_are_counted(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
+    cli = poisoned_fit(tmp_path, tiny_corpus_dir, tiny_encoder_dir, [3, 20], "--nonfinite.skip_batches", "2")
+    assert cli.trainer.callback_metrics["nonfinite_batches_skipped"] == 2
+    assert all(torch.isfinite(p).all() for p in cli.model.parameters())

@@ -192,3 +192,21 @@ def test_predict_file_of_a_named_dataset_is_read_with_its_fields(tmp_path, cache
     dm = DocumentDataModule(dataset="reuters21578", data_dir=str(tmp_path), tokenizer=None, dev_size=2,
                             predict_file=str(new))  # fmt: skip
     assert dm.documents("predict").texts == ["PROFIT UP\nnet rose"]
+
+
+def test_a_ten_megabyte_document_is_counted_whole_and_cut_to_its_partitions(tiny_corpus_dir, tiny_encoder_dir,
+                                                                            cache_dir, tmp_path):  # fmt: skip
+    rows = [json.loads(line) for line in (tiny_corpus_dir / "train.jsonl").read_text().splitlines()]
+    rows.append({"id": "huge", "label": "sport", "text": " ".join(["goal match team bank"] * 500_000)})  # 10 MB
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "test.jsonl").write_text((tiny_corpus_dir / "test.jsonl").read_text())
+    dm = make_dm(folder, tiny_encoder_dir)
+    dm.setup("fit")
+    split = next(s for s in ("train", "dev") if "huge" in dm.datasets[s].ids)
+    dataset, doc = dm.datasets[split], dm.datasets[split].ids.index("huge")
+    parts = [dataset.parts[i] for i, d in enumerate(dataset.doc_index) if d == doc]
+    assert len(parts) == 2 and all(len(p) == 12 for p in parts)  # p = 2 partitions of x = 24 / 2 tokens
+    in_vocabulary = sum(w in dm.vocabulary.index for w in ("goal", "match", "team", "bank"))
+    assert in_vocabulary and dm.bow(split)[doc].sum() == 500_000 * in_vocabulary  # every word counted
