@@ -48,8 +48,10 @@ class ResumeCheckpoint(ModelCheckpoint):
 
     def __init__(self, every_minutes: float = 10.0, every_n_train_steps: int | None = None, dirpath: str | None = None):
         by_time = None if every_n_train_steps else timedelta(minutes=every_minutes)
+        # no version counter: this callback and a best-model checkpoint that also keeps the last
+        # weights write the same last.ckpt, whichever is newer
         super().__init__(dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=every_n_train_steps,
-                         train_time_interval=by_time)  # fmt: skip
+                         train_time_interval=by_time, enable_version_counter=False)  # fmt: skip
         self._pending_states: dict | None = None
 
     @property

@@ -57,8 +57,10 @@ class DocumentDataModule(pl.LightningDataModule):
         max_length: N, the token budget per document including special tokens.
         num_partitions: p; each document is cut into at most p partitions of x = N / p tokens.
         batch_size: training examples (partitions) per batch.
-        length_bucketing: batch examples of similar length together (in windows of 50 batches), so
-            dynamic padding wastes little; off gives plain random batches.
+        length_bucketing: batch examples of similar length together (sorted within windows of
+            ``bucket_batches`` batches), so dynamic padding wastes little; off gives random batches.
+        bucket_batches: the window; smaller mixes lengths (and so often labels) more in each batch,
+            larger pads less.
         pad_to_max_length: pad every partition to x = N / p tokens instead of the batch's longest
             (the paper-era recipe; slower, for measuring what dynamic padding saves).
         eval_batch_size: examples per batch for validation, test and predict.
@@ -97,6 +99,7 @@ class DocumentDataModule(pl.LightningDataModule):
         num_partitions: int = 1,
         batch_size: int = 16,
         length_bucketing: bool = True,
+        bucket_batches: int = 50,
         pad_to_max_length: bool = False,
         eval_batch_size: int = 64,
         dev_size: int | float = 0.1,
@@ -133,6 +136,10 @@ class DocumentDataModule(pl.LightningDataModule):
         self.num_partitions = num_partitions
         self.batch_size = batch_size
         self.length_bucketing = length_bucketing
+        if bucket_batches < 1:
+            raise ValueError(f"bucket_batches must be at least 1, got {bucket_batches}; "
+                             "turn bucketing off with length_bucketing: false.")  # fmt: skip
+        self.bucket_batches = bucket_batches
         self.pad_to_max_length = pad_to_max_length
         self.eval_batch_size = eval_batch_size
         self.dev_size = dev_size
@@ -388,7 +395,7 @@ class DocumentDataModule(pl.LightningDataModule):
             batch_size,
             shuffle=shuffle,
             seed=int(os.environ.get("PL_GLOBAL_SEED", self.seed)),
-            bucket_batches=50 if self.length_bucketing else 0,
+            bucket_batches=self.bucket_batches if self.length_bucketing else 0,
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
         )

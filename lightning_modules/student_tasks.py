@@ -61,7 +61,10 @@ class StudentTask(DocumentClassifierTask):
                                          self.kd_weight, self.temperature)  # fmt: skip
         return {"loss": loss, "ce": ce, "kd": kd}
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+    def optimizer_step(self, *args, **kwargs) -> None:
+        # the EMA follows each optimiser step here, not in on_train_batch_end: that hook runs after the
+        # callbacks', so a checkpoint saved at the end of a batch would miss this batch's update
+        super().optimizer_step(*args, **kwargs)
         if self.ema is not None:
             self.ema.update_parameters(self.student)
 

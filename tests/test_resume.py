@@ -10,7 +10,7 @@ import torch
 from callbacks.resume import find_last_checkpoint
 from cli import main
 from datamodules.batching import LengthBucketBatchSampler
-from tests.conftest import tiny_args
+from tests.conftest import ROOT, tiny_args
 
 
 class KillAt(pl.Callback):
@@ -25,6 +25,7 @@ class KillAt(pl.Callback):
 
 
 def fit(folder, args):
+    folder.mkdir(exist_ok=True)
     previous = os.getcwd()
     os.chdir(folder)
     try:
@@ -33,22 +34,18 @@ def fit(folder, args):
         os.chdir(previous)
 
 
-@pytest.fixture(scope="module")
-def runs(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
-    args = [*tiny_args(tiny_corpus_dir, tiny_encoder_dir), "--model.init_args.num_topics", "8",
-            "--resume.every_n_train_steps", "4", "--test_after_fit", "false"]  # fmt: skip
-    straight = fit(tmp_path_factory.mktemp("straight"), args)
-    steps_per_epoch = straight.trainer.num_training_batches
-    kill_at = steps_per_epoch + 6  # mid-way through the second epoch
-    home = tmp_path_factory.mktemp("killed")
+def kill_and_resume(args: list[str], straight_home, killed_home):
+    """An uninterrupted fit, and one killed mid-way through its second epoch then resumed."""
+    straight = fit(straight_home, args)
+    kill_at = straight.trainer.num_training_batches + 6
     with pytest.raises(RuntimeError, match="simulated kill"):
-        fit(home, [*args, "--trainer.callbacks+=tests.test_resume.KillAt", f"--trainer.callbacks.step={kill_at}"])
-    resumed = fit(home, [*args, "--ckpt_path", "last"])
-    return straight, resumed, home, kill_at
+        fit(
+            killed_home, [*args, "--trainer.callbacks+=tests.test_resume.KillAt", f"--trainer.callbacks.step={kill_at}"]
+        )
+    return straight, fit(killed_home, [*args, "--ckpt_path", "last"]), kill_at
 
 
-def test_resumed_run_ends_with_the_same_weights_and_metrics(runs):
-    straight, resumed, _, _ = runs
+def assert_same_end(straight, resumed) -> None:
     assert resumed.trainer.global_step == straight.trainer.global_step
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert a.keys() == b.keys()
@@ -59,11 +56,37 @@ def test_resumed_run_ends_with_the_same_weights_and_metrics(runs):
             float(straight.trainer.callback_metrics[metric]), abs=1e-6)  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def runs(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
+    args = [*tiny_args(tiny_corpus_dir, tiny_encoder_dir), "--model.init_args.num_topics", "8",
+            "--resume.every_n_train_steps", "4", "--test_after_fit", "false"]  # fmt: skip
+    home = tmp_path_factory.mktemp("killed")
+    straight, resumed, kill_at = kill_and_resume(args, tmp_path_factory.mktemp("straight"), home)
+    return straight, resumed, home, kill_at
+
+
+def test_resumed_run_ends_with_the_same_weights_and_metrics(runs):
+    straight, resumed, _, _ = runs
+    assert_same_end(straight, resumed)
+
+
+def test_a_student_resumes_with_its_ema_weights(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
+    from tests.test_distill_cli import data_args
+
+    args = ["--config", str(ROOT / "configs/students/bilstm.yaml"), *data_args(tiny_corpus_dir, tiny_encoder_dir),
+            "--trainer.max_epochs", "2", "--resume.every_n_train_steps", "4", "--test_after_fit", "false"]  # fmt: skip
+    straight, resumed, _ = kill_and_resume(args, tmp_path / "straight", tmp_path / "killed")
+    assert resumed.model.ema is not None and int(resumed.model.ema.n_averaged) == straight.trainer.global_step
+    assert_same_end(straight, resumed)
+
+
 def test_resume_reads_the_last_checkpoint_of_the_killed_run(runs):
     _, _, home, kill_at = runs
     versions = sorted(p.name for p in (home / "runs/topicbert-r8").iterdir())
     assert versions == ["version_0", "version_1"]  # the killed run's folder is kept, the resume logs anew
-    killed = torch.load(home / "runs/topicbert-r8/version_0/checkpoints/last.ckpt", weights_only=False)
+    folder = home / "runs/topicbert-r8/version_0/checkpoints"
+    assert [p.name for p in folder.glob("last*")] == ["last.ckpt"]  # one file, shared by both checkpoint callbacks
+    killed = torch.load(folder / "last.ckpt", weights_only=False)
     assert killed["global_step"] == (kill_at - 1) // 4 * 4  # the last save before the kill
     assert {"epoch", "batches_done"} <= set(killed["DocumentDataModule"])
     assert any("random_states" in state for state in killed["callbacks"].values())
@@ -144,3 +167,46 @@ def test_bad_batches_can_be_skipped_and_are_counted(tiny_corpus_dir, tiny_encode
     cli = poisoned_fit(tmp_path, tiny_corpus_dir, tiny_encoder_dir, [3, 20], "--nonfinite.skip_batches", "2")
     assert cli.trainer.callback_metrics["nonfinite_batches_skipped"] == 2
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())
+
+
+@pytest.mark.slow
+def test_a_run_killed_by_sigkill_resumes_to_the_same_weights(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
+    """The real thing: ``kill -9`` on the CLI process as soon as a mid-run ``last.ckpt`` exists."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    args = [sys.executable, str(ROOT / "cli.py"), "fit", *tiny_args(tiny_corpus_dir, tiny_encoder_dir),
+            "--model.init_args.num_topics", "8", "--trainer.max_epochs", "4", "--resume.every_n_train_steps", "5",
+            "--test_after_fit", "false"]  # fmt: skip
+    env = os.environ | {"WANDB_MODE": "disabled"}
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    for folder in (straight, killed):
+        folder.mkdir()
+    subprocess.run(args, cwd=straight, env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+    log = (tmp_path / "killed.log").open("w")
+    process = subprocess.Popen(args, cwd=killed, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    last = killed / "runs/topicbert-r8/version_0/checkpoints/last.ckpt"
+    deadline = time.monotonic() + 300
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved_step = torch.load(last, weights_only=False)["global_step"]
+    subprocess.run(
+        [*args, "--ckpt_path", "last"],
+        cwd=killed,
+        env=env,
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
+    final = torch.load(straight / "runs/topicbert-r8/version_0/checkpoints/last.ckpt", weights_only=False)
+    resumed = torch.load(killed / "runs/topicbert-r8/version_1/checkpoints/last.ckpt", weights_only=False)
+    assert 0 < saved_step < final["global_step"] == resumed["global_step"]
+    for name, value in final["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][name], value, rtol=0, atol=1e-6, msg=name)
