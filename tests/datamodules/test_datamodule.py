@@ -210,3 +210,14 @@ def test_a_ten_megabyte_document_is_counted_whole_and_cut_to_its_partitions(tiny
     assert len(parts) == 2 and all(len(p) == 12 for p in parts)  # p = 2 partitions of x = 24 / 2 tokens
     in_vocabulary = sum(w in dm.vocabulary.index for w in ("goal", "match", "team", "bank"))
     assert in_vocabulary and dm.bow(split)[doc].sum() == 500_000 * in_vocabulary  # every word counted
+
+
+def test_bucket_window_is_a_setting_and_must_be_positive(tiny_corpus_dir, tiny_encoder_dir, cache_dir):
+    dm = make_dm(tiny_corpus_dir, tiny_encoder_dir, bucket_batches=3)
+    dm.setup("fit")
+    assert dm.train_dataloader().batch_sampler.bucket_batches == 3
+    plain = make_dm(tiny_corpus_dir, tiny_encoder_dir, length_bucketing=False, bucket_batches=3)
+    plain.setup("fit")
+    assert plain.train_dataloader().batch_sampler.bucket_batches == 0  # random batches
+    with pytest.raises(ValueError, match="length_bucketing: false"):
+        make_dm(tiny_corpus_dir, tiny_encoder_dir, bucket_batches=0)
