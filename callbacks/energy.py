@@ -52,6 +52,7 @@ class EnergyTracker(TelemetryCallback):
         self.tracking_mode = tracking_mode
         self.tracker = None
         self._epoch_task_open = False
+        self._earlier_in_epoch = {"energy": 0.0, "emissions": 0.0, "duration": 0.0}  # measured before a checkpoint
         self.totals = {"energy_kwh": 0.0, "co2_measured_g": 0.0, "co2_paper_eq_g": 0.0}
         self.energy_per_rank: list[float] = []
 
@@ -87,17 +88,25 @@ class EnergyTracker(TelemetryCallback):
             self.tracker.start_task(f"epoch{trainer.current_epoch}")
             self._epoch_task_open = True
 
+    def _stop_epoch_task(self) -> None:
+        """Add what the epoch's running task measured to ``_earlier_in_epoch``."""
+        data, part = self.tracker.stop_task(), self._earlier_in_epoch
+        part["energy"] += data.energy_consumed
+        part["emissions"] += data.emissions
+        part["duration"] += data.duration
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        data = self.tracker.stop_task()
+        self._stop_epoch_task()
         self._epoch_task_open = False
-        hours = reduce_over_ranks(trainer, data.duration, "max") / 3600.0
-        per_rank = gather_over_ranks(trainer, data.energy_consumed)
+        measured, self._earlier_in_epoch = self._earlier_in_epoch, {"energy": 0.0, "emissions": 0.0, "duration": 0.0}
+        hours = reduce_over_ranks(trainer, measured["duration"], "max") / 3600.0
+        per_rank = gather_over_ranks(trainer, measured["energy"])
         self.energy_per_rank = [
             a + b for a, b in zip(per_rank, self.energy_per_rank or [0.0] * len(per_rank), strict=True)
         ]
         epoch = {
             "energy_kwh": sum(per_rank),
-            "co2_measured_g": reduce_over_ranks(trainer, data.emissions * 1000.0, "sum"),
+            "co2_measured_g": reduce_over_ranks(trainer, measured["emissions"] * 1000.0, "sum"),
             "co2_paper_eq_g": paper_co2_g(hours, self.paper_power_kw, self.paper_grid_kg_per_kwh, trainer.world_size),
         }
         for name, value in epoch.items():
@@ -121,7 +130,20 @@ class EnergyTracker(TelemetryCallback):
         return self.totals | {"energy_kwh_per_rank": list(self.energy_per_rank)}
 
     def state_dict(self) -> dict:
-        return {"totals": self.totals, "energy_per_rank": self.energy_per_rank}
+        """The totals including the epoch so far, so a run resumed mid-epoch loses none of it (under
+        DDP the part-epoch figure is this process's: checkpoints hold rank 0's callback states)."""
+        if self.tracker is None or not self._epoch_task_open:
+            return {"totals": dict(self.totals), "energy_per_rank": self.energy_per_rank}
+        self._stop_epoch_task()
+        self.tracker.start_task("epoch-continued")
+        part = self._earlier_in_epoch
+        totals = {
+            "energy_kwh": self.totals["energy_kwh"] + part["energy"],
+            "co2_measured_g": self.totals["co2_measured_g"] + part["emissions"] * 1000.0,
+            "co2_paper_eq_g": self.totals["co2_paper_eq_g"]
+            + paper_co2_g(part["duration"] / 3600.0, self.paper_power_kw, self.paper_grid_kg_per_kwh),
+        }
+        return {"totals": totals, "energy_per_rank": self.energy_per_rank}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.totals = dict(state_dict.get("totals", self.totals))

@@ -93,11 +93,20 @@ def test_resume_reads_the_last_checkpoint_of_the_killed_run(runs):
 
 
 def test_time_and_energy_totals_carry_over(runs):
-    straight, resumed, _, _ = runs
+    import csv
+
+    straight, resumed, home, _ = runs
     timer = next(cb for cb in resumed.trainer.callbacks if type(cb).__name__ == "EpochTimer")
     summary = timer.summary()
     assert summary["epochs"] == straight.trainer.max_epochs  # the killed run's first epoch counts
     assert summary["time_total_s"] > timer.earlier_s > 0  # and so does its training time
+    killed = home / "runs/topicbert-r8/version_0"
+    first_epoch = max(float(row["energy_kwh_total"]) for row in csv.DictReader((killed / "metrics.csv").open())
+                      if row.get("energy_kwh_total"))  # fmt: skip
+    saved = torch.load(killed / "checkpoints/last.ckpt", weights_only=False)["callbacks"]["EnergyTracker"]
+    assert saved["totals"]["energy_kwh"] > first_epoch > 0  # the part of epoch 2 before the kill counts too
+    tracker = next(cb for cb in resumed.trainer.callbacks if type(cb).__name__ == "EnergyTracker")
+    assert tracker.totals["energy_kwh"] > saved["totals"]["energy_kwh"]
 
 
 def test_sampler_skips_the_batches_done_in_the_resumed_epoch_only():
