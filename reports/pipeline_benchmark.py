@@ -57,7 +57,7 @@ def nvdm_throughput(dm: DocumentDataModule, num_topics: int, batch_size: int) ->
     trainer.fit(NVDMTask(dm.vocab_size, num_topics=num_topics), datamodule=dm)
     figures = throughput.history[0]
     return {"docs_per_s": figures["docs_per_s"], "epoch_s": figures["docs_per_epoch"] / figures["docs_per_s"],
-            "documents": figures["docs_per_epoch"], "batch_size": batch_size}  # fmt: skip
+            "documents": int(figures["docs_per_epoch"]), "batch_size": batch_size}  # fmt: skip
 
 
 def to_markdown(result: dict) -> str:
