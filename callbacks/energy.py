@@ -17,6 +17,10 @@ def paper_co2_g(hours: float, power_kw: float = 0.07, grid_kg_per_kwh: float = 0
     return power_kw * devices * hours * grid_kg_per_kwh * 1000.0
 
 
+def nothing_measured() -> dict[str, float]:
+    return {"energy": 0.0, "emissions": 0.0, "duration": 0.0}
+
+
 class EnergyTracker(TelemetryCallback):
     """Per training epoch and in total: ``energy_kwh`` and ``co2_measured_g`` from CodeCarbon's offline
     tracker, next to ``co2_paper_eq_g`` from the paper's equation over the same time window (the
@@ -52,7 +56,7 @@ class EnergyTracker(TelemetryCallback):
         self.tracking_mode = tracking_mode
         self.tracker = None
         self._epoch_task_open = False
-        self._earlier_in_epoch = {"energy": 0.0, "emissions": 0.0, "duration": 0.0}  # measured before a checkpoint
+        self._earlier_in_epoch = nothing_measured()  # measured before a checkpoint
         self.totals = {"energy_kwh": 0.0, "co2_measured_g": 0.0, "co2_paper_eq_g": 0.0}
         self.energy_per_rank: list[float] = []
 
@@ -98,7 +102,7 @@ class EnergyTracker(TelemetryCallback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._stop_epoch_task()
         self._epoch_task_open = False
-        measured, self._earlier_in_epoch = self._earlier_in_epoch, {"energy": 0.0, "emissions": 0.0, "duration": 0.0}
+        measured, self._earlier_in_epoch = self._earlier_in_epoch, nothing_measured()
         hours = reduce_over_ranks(trainer, measured["duration"], "max") / 3600.0
         per_rank = gather_over_ranks(trainer, measured["energy"])
         self.energy_per_rank = [

@@ -54,6 +54,23 @@ def release_freed_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def reset_peak_memory(device: torch.device) -> float:
+    """Start a new peak window: the GPU allocator's peak on CUDA, the RSS high-water mark otherwise.
+    Returns the memory in use now (MiB), so callers can report what a piece of work added."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device) / MB
+    reset_peak_rss()
+    return rss_mb()
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """The peak since ``reset_peak_memory``: GPU memory allocated on CUDA, resident memory otherwise."""
+    return torch.cuda.max_memory_allocated(device) / MB if device.type == "cuda" else peak_rss_mb()
 
 
 class PeakMemory(TelemetryCallback):
@@ -64,21 +81,17 @@ class PeakMemory(TelemetryCallback):
         self.per_rank: dict[str, list[float]] = {}
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        device = trainer.strategy.root_device
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        else:
-            reset_peak_rss()
+        reset_peak_memory(trainer.strategy.root_device)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         device = trainer.strategy.root_device
         if device.type == "cuda":
             local = {
-                "peak_gpu_allocated_mb": torch.cuda.max_memory_allocated(device) / MB,
+                "peak_gpu_allocated_mb": peak_memory_mb(device),
                 "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved(device) / MB,
             }
         else:
-            local = {"peak_rss_mb": peak_rss_mb()}
+            local = {"peak_rss_mb": peak_memory_mb(device)}
         for name, value in local.items():
             per_rank = gather_over_ranks(trainer, value)
             previous = self.per_rank.get(name, [0.0] * len(per_rank))

@@ -40,7 +40,7 @@ from jsonargparse import CLI
 from tqdm.auto import tqdm
 
 from callbacks.files import atomic_write
-from callbacks.memory import peak_rss_mb, release_freed_memory, reset_peak_rss, rss_mb
+from callbacks.memory import peak_memory_mb, release_freed_memory, reset_peak_memory
 from callbacks.summary import hardware
 from callbacks.throughput import measured_matmul_tflops
 from cli import hardware_precision
@@ -211,27 +211,12 @@ def summarise(clock: StepClock, epoch_documents: int, memory_mb: float, peak_tfl
     }
 
 
-def memory_in_use_mb() -> float:
-    """After releasing what earlier variants freed: GPU memory allocated, or the process's RSS."""
-    release_freed_memory()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        return torch.cuda.memory_allocated() / 2**20
-    reset_peak_rss()
-    return rss_mb()
-
-
-def peak_memory_mb() -> float:
-    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else peak_rss_mb()
-
-
-def matmul_peak_tflops(accelerator: str) -> tuple[float, str]:
+def matmul_peak_tflops(device: torch.device) -> tuple[float, str]:
     """The measured dense matmul peak in the precision variant b trains in."""
-    if accelerator != "cpu" and torch.cuda.is_available():
+    if device.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return measured_matmul_tflops(torch.device("cuda"), dtype), str(dtype).removeprefix("torch.")
-    return measured_matmul_tflops(torch.device("cpu"), torch.float32, size=2048, repeats=10), "float32"
+        return measured_matmul_tflops(device, dtype), str(dtype).removeprefix("torch.")
+    return measured_matmul_tflops(device, torch.float32, size=2048, repeats=10), "float32"
 
 
 def random_encoder_folder(config_name: str, tokenizer_source: str, folder: Path) -> str:
@@ -292,7 +277,8 @@ def finetune_benchmark(
     """
     variants = ["a", "b", *(f"c{x}" for x in partition_lengths), "d"]
     runs: dict[str, list[dict]] = {v: [] for v in variants}
-    peak_tflops, peak_dtype = matmul_peak_tflops(accelerator)
+    device = torch.device("cuda" if accelerator != "cpu" and torch.cuda.is_available() else "cpu")
+    peak_tflops, peak_dtype = matmul_peak_tflops(device)
     with tempfile.TemporaryDirectory(prefix="finetune-bench-") as tmp:
         folder, epoch_documents = sample_corpus(dataset, data_dir, documents, seed, Path(tmp) / "data")
         model_dir = random_encoder_folder(random_encoder, encoder, Path(tmp) / "encoder") if random_encoder else encoder
@@ -300,13 +286,14 @@ def finetune_benchmark(
         for _ in range(repeats):
             for variant in variants:
                 bar.set_postfix_str(variant)
-                before = memory_in_use_mb()
+                release_freed_memory()  # so that each variant's peak is what it adds, not what earlier ones left
+                before = reset_peak_memory(device)
                 if variant == "d":
                     clock = run_hf_trainer(folder, model_dir, max_length, batch_size, warmup, accelerator)
                 else:
                     clock = run_lightning(variant, folder, model_dir, max_length, batch_size, warmup, accelerator,
                                           str(Path(tmp) / "cache"))  # fmt: skip
-                runs[variant].append(summarise(clock, epoch_documents, peak_memory_mb() - before, peak_tflops))
+                runs[variant].append(summarise(clock, epoch_documents, peak_memory_mb(device) - before, peak_tflops))
                 bar.update()
         bar.close()
     docs = {v: [r["docs_per_s"] for r in rs] for v, rs in runs.items()}

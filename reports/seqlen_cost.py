@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from callbacks.energy import paper_co2_g
 from callbacks.files import atomic_write
-from callbacks.memory import peak_rss_mb, reset_peak_rss
+from callbacks.memory import peak_memory_mb, reset_peak_memory
 from callbacks.throughput import measured_matmul_tflops
 from models.pretrained import encoder_config, load_pretrained
 from models.topicbert import encoder_forward_flops
@@ -75,9 +75,7 @@ def measure_length(
         step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    else:
-        reset_peak_rss()
+    reset_peak_memory(device)
     tracker.start_task(f"length{length}")
     times = []
     for _ in range(steps):
@@ -87,7 +85,7 @@ def measure_length(
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
     measured = tracker.stop_task()
-    memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
+    memory = peak_memory_mb(device)
     seconds = statistics.fmean(times)
     model_tflops = 3.0 * encoder_forward_flops(model, [length] * batch_size) / seconds / 1e12
     return {
