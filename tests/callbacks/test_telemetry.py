@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import wandb
 
 from callbacks.energy import paper_co2_g
 from cli import main
@@ -97,6 +98,7 @@ def test_wandb_offline_run_folder_holds_the_summary(telemetry_run):
     (run_dir,) = (home / "runs" / "wandb").glob("offline-run-*")
     saved = json.loads((run_dir / "files" / "results.json").read_text())
     assert saved["test_macro_f1"] == results["test_macro_f1"]
+    wandb.teardown()  # waits for W&B's service process to flush the run's record log
     (records,) = run_dir.glob("run-*.wandb")
     data = records.read_bytes()
     for key in (b"best_val_macro_f1", b"time_epoch_mean_s", b"energy_kwh", b"co2_paper_eq_g", b"val_macro_f1"):

@@ -80,8 +80,13 @@ def test_report_logs_an_offline_wandb_run(tmp_path):
     (tmp_path / "run" / "results.json").write_text(json.dumps(HAND_MADE[0]))
     report([str(tmp_path)], out=str(tmp_path / "out"), wandb_mode="offline")
     (run_dir,) = (tmp_path / "out" / "wandb").glob("offline-run-*")
-    data = next(run_dir.glob("run-*.wandb")).read_bytes()
-    assert b"table3" in data and b"pareto_time" in data
+    # the media files are written by this process when logged; the .wandb log is flushed by W&B's service later
+    (table_file,) = (run_dir / "files" / "media" / "table").glob("table3_*.table.json")
+    table = json.loads(table_file.read_text())
+    assert {"model", "f1_mean", "time_total_s", "co2_measured_g"} <= set(table["columns"])
+    assert [row[table["columns"].index("model")] for row in table["data"]] == ["BERT-512"]
+    images = sorted(p.name.split("_0_")[0] for p in (run_dir / "files" / "media" / "images").glob("*.png"))
+    assert images == ["figure_pareto_co2_r8", "figure_pareto_time_r8"]
 
 
 def test_report_without_finished_runs_is_a_clear_error(tmp_path):
