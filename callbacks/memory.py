@@ -86,28 +86,37 @@ class PeakMemory(TelemetryCallback):
     """Logs per training epoch ``peak_gpu_allocated_mb`` and ``peak_gpu_reserved_mb`` on CUDA, or
     ``peak_rss_mb`` on CPU; the maximum over processes under DDP.
 
-    On CPU it also trims the heap after every batch (``trim_cpu_heap``), so the resident set stays
-    what the model needs rather than growing with fragmentation; see ``trim_heap``."""
+    On CPU it also keeps the heap from growing with fragmentation (see ``trim_heap``): after a batch
+    whose resident set is over ``trim_growth`` times what it was after the first batch of the same
+    loop, the heap is trimmed. Trimming after every batch would cost about 5% of a step (the freed
+    pages are faulted back in); in steady state this never trims."""
 
-    def __init__(self, trim_cpu_heap: bool = True):
+    def __init__(self, trim_cpu_heap: bool = True, trim_growth: float = 1.5):
         self.trim_cpu_heap = trim_cpu_heap
+        self.trim_growth = trim_growth
         self.per_rank: dict[str, list[float]] = {}
+        self._reference_mb = 0.0
 
-    def _trim(self, trainer) -> None:
-        if self.trim_cpu_heap and trainer.strategy.root_device.type == "cpu":
+    def _bound_heap(self, trainer, batch_idx: int) -> None:
+        if not self.trim_cpu_heap or trainer.strategy.root_device.type != "cpu":
+            return
+        now = rss_mb()
+        if batch_idx == 0:
+            self._reference_mb = now
+        elif now > self.trim_growth * self._reference_mb:
             trim_heap()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._trim(trainer)
+        self._bound_heap(trainer, batch_idx)
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._trim(trainer)
+        self._bound_heap(trainer, batch_idx)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._trim(trainer)
+        self._bound_heap(trainer, batch_idx)
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._trim(trainer)
+        self._bound_heap(trainer, batch_idx)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         reset_peak_memory(trainer.strategy.root_device)

@@ -2,6 +2,7 @@
 
 import ctypes.util
 import sys
+from typing import ClassVar
 
 import lightning.pytorch as pl
 import pytest
@@ -25,16 +26,32 @@ def test_trim_heap_returns_the_pages_a_fragmented_heap_holds():
     assert pinned.sum().item() == 2**20
 
 
-@pytest.mark.parametrize("trim", [True, False])
-def test_peak_memory_trims_after_every_cpu_batch(monkeypatch, tmp_path, trim):
-    calls = []
-    monkeypatch.setattr(callbacks.memory, "trim_heap", lambda: calls.append(1))
-    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=3, limit_val_batches=2,
-                         limit_test_batches=4, num_sanity_val_steps=0, callbacks=[PeakMemory(trim_cpu_heap=trim)],
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         default_root_dir=tmp_path)  # fmt: skip
-    model = BoringModel()
+class GrowingModel(BoringModel):
+    """Sets the resident set the callback reads after each batch: train 1000, 1400, 1600 (over 1.5x
+    the first), test 900, 2000 (over 1.5x)."""
+
+    rss: ClassVar[dict] = {"now": 0.0}
+
+    def training_step(self, batch, batch_idx):
+        self.rss["now"] = [1000, 1400, 1600][batch_idx]
+        return super().training_step(batch, batch_idx)
+
+    def test_step(self, batch, batch_idx):
+        self.rss["now"] = [900, 2000][batch_idx]
+        return super().test_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_peak_memory_trims_only_when_a_loop_outgrows_its_first_batch(monkeypatch, tmp_path, enabled):
+    trims = []
+    monkeypatch.setattr(callbacks.memory, "rss_mb", lambda: GrowingModel.rss["now"])
+    monkeypatch.setattr(callbacks.memory, "trim_heap", lambda: trims.append(1))
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=3, limit_val_batches=0,
+                         limit_test_batches=2, num_sanity_val_steps=0,
+                         callbacks=[PeakMemory(trim_cpu_heap=enabled, trim_growth=1.5)], logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
+    model = GrowingModel()
     trainer.fit(model)
     assert trainer.callback_metrics["peak_rss_mb"] > 0
     trainer.test(model, verbose=False)
-    assert len(calls) == (3 + 2 + 4 if trim else 0)
+    assert len(trims) == (2 if enabled else 0)
