@@ -51,9 +51,10 @@ def rss_mb() -> float:
 def trim_heap() -> None:
     """Return the free pages of glibc's heap to the OS (``malloc_trim``); a no-op elsewhere.
 
-    Why: glibc raises its mmap threshold as large tensors are freed, after which activations come
-    from the heap and fragment it. On CPU the resident set then grows batch after batch (eager
-    attention over 64 x 512 tokens passed 24 GB on R8's test split) although nothing is live."""
+    Why: the commands' malloc settings (``process_setup``) keep large blocks in the heap for speed,
+    and glibc raises its mmap threshold by itself as large blocks are freed; the heap then fragments.
+    On CPU the resident set grows batch after batch (eager attention over 64 x 512 tokens passed
+    24 GB on R8's test split) although nothing is live."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
@@ -82,41 +83,58 @@ def peak_memory_mb(device: torch.device) -> float:
     return torch.cuda.max_memory_allocated(device) / MB if device.type == "cuda" else peak_rss_mb()
 
 
+def available_memory_share() -> float | None:
+    """The share of memory still available to this process: under a cgroup v2 limit, what the limit
+    leaves; else the system's MemAvailable / MemTotal (Linux). None where neither can be read."""
+    cgroup = Path("/sys/fs/cgroup")
+    with contextlib.suppress(OSError, ValueError):
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            return 1.0 - int((cgroup / "memory.current").read_text()) / int(limit)
+    total, available = _meminfo_kb("MemTotal"), _meminfo_kb("MemAvailable")
+    return available / total if total and available is not None else None
+
+
+def _meminfo_kb(field: str) -> int | None:
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return None
+
+
 class PeakMemory(TelemetryCallback):
     """Logs per training epoch ``peak_gpu_allocated_mb`` and ``peak_gpu_reserved_mb`` on CUDA, or
     ``peak_rss_mb`` on CPU; the maximum over processes under DDP.
 
-    On CPU it also keeps the heap from growing with fragmentation (see ``trim_heap``): after a batch
-    whose resident set is over ``trim_growth`` times what it was after the first batch of the same
-    loop, the heap is trimmed. Trimming after every batch would cost about 5% of a step (the freed
-    pages are faulted back in); in steady state this never trims."""
+    On CPU it also keeps a fragmented heap (see ``trim_heap``) from running the machine out of
+    memory: after a batch that leaves less than ``trim_below_available`` of the memory available,
+    the heap is trimmed. Trimming costs about 5% of a step (freed pages are faulted back in), so it
+    is not done while memory is plentiful."""
 
-    def __init__(self, trim_cpu_heap: bool = True, trim_growth: float = 1.5):
+    def __init__(self, trim_cpu_heap: bool = True, trim_below_available: float = 0.25):
         self.trim_cpu_heap = trim_cpu_heap
-        self.trim_growth = trim_growth
+        self.trim_below_available = trim_below_available
         self.per_rank: dict[str, list[float]] = {}
-        self._reference_mb = 0.0
 
-    def _bound_heap(self, trainer, batch_idx: int) -> None:
-        if not self.trim_cpu_heap or trainer.strategy.root_device.type != "cpu":
-            return
-        now = rss_mb()
-        if batch_idx == 0:
-            self._reference_mb = now
-        elif now > self.trim_growth * self._reference_mb:
-            trim_heap()
+    def _bound_heap(self, trainer) -> None:
+        if self.trim_cpu_heap and trainer.strategy.root_device.type == "cpu":
+            share = available_memory_share()
+            if share is not None and share < self.trim_below_available:
+                trim_heap()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._bound_heap(trainer, batch_idx)
+        self._bound_heap(trainer)
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._bound_heap(trainer, batch_idx)
+        self._bound_heap(trainer)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._bound_heap(trainer, batch_idx)
+        self._bound_heap(trainer)
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._bound_heap(trainer, batch_idx)
+        self._bound_heap(trainer)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         reset_peak_memory(trainer.strategy.root_device)

@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 import callbacks.memory
-from callbacks.memory import PeakMemory, rss_mb, trim_heap
+from callbacks.memory import PeakMemory, available_memory_share, rss_mb, trim_heap
 
 
 @pytest.mark.skipif(sys.platform != "linux" or not ctypes.util.find_library("c"), reason="glibc malloc_trim")
@@ -26,32 +26,36 @@ def test_trim_heap_returns_the_pages_a_fragmented_heap_holds():
     assert pinned.sum().item() == 2**20
 
 
-class GrowingModel(BoringModel):
-    """Sets the resident set the callback reads after each batch: train 1000, 1400, 1600 (over 1.5x
-    the first), test 900, 2000 (over 1.5x)."""
+def test_available_memory_share_is_a_fraction():
+    share = available_memory_share()
+    assert share is None or 0.0 < share < 1.0
 
-    rss: ClassVar[dict] = {"now": 0.0}
+
+class ShrinkingMemoryModel(BoringModel):
+    """Sets the memory share the callback reads after each batch: train 0.6, 0.2, 0.5, test 0.1, 0.9."""
+
+    share: ClassVar[dict] = {"now": 1.0}
 
     def training_step(self, batch, batch_idx):
-        self.rss["now"] = [1000, 1400, 1600][batch_idx]
+        self.share["now"] = [0.6, 0.2, 0.5][batch_idx]
         return super().training_step(batch, batch_idx)
 
     def test_step(self, batch, batch_idx):
-        self.rss["now"] = [900, 2000][batch_idx]
+        self.share["now"] = [0.1, 0.9][batch_idx]
         return super().test_step(batch, batch_idx)
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_peak_memory_trims_only_when_a_loop_outgrows_its_first_batch(monkeypatch, tmp_path, enabled):
+def test_peak_memory_trims_only_when_memory_runs_low(monkeypatch, tmp_path, enabled):
     trims = []
-    monkeypatch.setattr(callbacks.memory, "rss_mb", lambda: GrowingModel.rss["now"])
+    monkeypatch.setattr(callbacks.memory, "available_memory_share", lambda: ShrinkingMemoryModel.share["now"])
     monkeypatch.setattr(callbacks.memory, "trim_heap", lambda: trims.append(1))
     trainer = pl.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=3, limit_val_batches=0,
                          limit_test_batches=2, num_sanity_val_steps=0,
-                         callbacks=[PeakMemory(trim_cpu_heap=enabled, trim_growth=1.5)], logger=False,
+                         callbacks=[PeakMemory(trim_cpu_heap=enabled, trim_below_available=0.25)], logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
-    model = GrowingModel()
+    model = ShrinkingMemoryModel()
     trainer.fit(model)
     assert trainer.callback_metrics["peak_rss_mb"] > 0
     trainer.test(model, verbose=False)
-    assert len(trims) == (2 if enabled else 0)
+    assert len(trims) == (2 if enabled else 0)  # after the batches that left 0.2 and 0.1 available
