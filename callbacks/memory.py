@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import resource
 import sys
@@ -25,13 +26,19 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def _proc_status_mb(field: str) -> float | None:
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
+def _proc_field_kb(path: str, field: str) -> int | None:
+    """A ``Field:  N kB`` line of a Linux /proc file (``status``, ``meminfo``); None elsewhere."""
+    proc = Path(path)
+    if proc.is_file():
+        for line in proc.read_text().splitlines():
             if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
+                return int(line.split()[1])
     return None
+
+
+def _proc_status_mb(field: str) -> float | None:
+    kb = _proc_field_kb("/proc/self/status", field)
+    return kb / 1024 if kb is not None else None
 
 
 def peak_rss_mb() -> float:
@@ -56,7 +63,12 @@ def trim_heap() -> None:
     On CPU the resident set grows batch after batch (eager attention over 64 x 512 tokens passed
     24 GB on R8's test split) although nothing is live."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        _libc().malloc_trim(0)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL("libc.so.6")
 
 
 def release_freed_memory() -> None:
@@ -91,17 +103,8 @@ def available_memory_share() -> float | None:
         limit = (cgroup / "memory.max").read_text().strip()
         if limit != "max":
             return 1.0 - int((cgroup / "memory.current").read_text()) / int(limit)
-    total, available = _meminfo_kb("MemTotal"), _meminfo_kb("MemAvailable")
+    total, available = _proc_field_kb("/proc/meminfo", "MemTotal"), _proc_field_kb("/proc/meminfo", "MemAvailable")
     return available / total if total and available is not None else None
-
-
-def _meminfo_kb(field: str) -> int | None:
-    meminfo = Path("/proc/meminfo")
-    if meminfo.is_file():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    return None
 
 
 class PeakMemory(TelemetryCallback):
