@@ -13,7 +13,9 @@ Variants (each trains one pass over the same sampled training documents):
 - ``d`` the Hugging Face ``Trainer`` on the same encoder and documents (dynamic padding with
   ``DataCollatorWithPadding``, its defaults otherwise), the way most users fine-tune today.
 
-Throughput counts the batches after ``warmup`` steps: real tokens/s (padding excluded),
+Each variant makes ``warmup_passes`` untimed passes first, so the timed pass meets no batch shape
+for the first time (on CPU the first batch of a new shape pays for faulting its memory in, up to
+1.7x a later one). Throughput counts the last pass: real tokens/s (padding excluded),
 documents/s, the time an epoch of the whole training split would take at that rate, model FLOP/s
 and utilisation (MFU) against the measured matmul peak, and the peak memory each variant adds.
 Ratios of documents/s (b/a, c/a, b/d) are given as min / median / max over the repeats.
@@ -52,11 +54,11 @@ log = logging.getLogger(__name__)
 
 
 class StepClock:
-    """Times training steps after ``warmup`` and counts the real tokens, documents and model FLOPs
-    (forward + backward on the real tokens) they held."""
+    """Times the training steps taken while ``timing`` is on and counts the real tokens, documents and
+    model FLOPs (forward + backward on the real tokens) they held."""
 
-    def __init__(self, warmup: int):
-        self.warmup = warmup
+    def __init__(self):
+        self.timing = False
         self.steps = 0
         self.seconds = 0.0
         self.tokens = 0
@@ -72,8 +74,8 @@ class StepClock:
     def end(self, tokens: int, documents: float, flops: float) -> None:
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        self.steps += 1
-        if self.steps > self.warmup:
+        if self.timing:
+            self.steps += 1
             self.seconds += time.perf_counter() - self._start
             self.tokens += tokens
             self.documents += documents
@@ -83,13 +85,17 @@ class StepClock:
 class LightningClock(pl.Callback):
     """A document split into p partitions counts 1/p for each partition trained."""
 
-    def __init__(self, clock: StepClock):
+    def __init__(self, clock: StepClock, warmup_passes: int):
         self.clock = clock
+        self.warmup_passes = warmup_passes
         self.docs_per_example = 1.0
 
     def on_train_start(self, trainer, pl_module) -> None:
         dataset = trainer.datamodule.datasets["train"]
         self.docs_per_example = len(set(dataset.doc_index)) / len(dataset)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.clock.timing = trainer.current_epoch >= self.warmup_passes
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.clock.begin()
@@ -114,8 +120,8 @@ def sample_corpus(dataset: str, data_dir: str | None, documents: int, seed: int,
     return folder, len(train)
 
 
-def run_lightning(variant: str, folder: Path, encoder: str, max_length: int, batch_size: int, warmup: int,
-                  accelerator: str, cache: str) -> StepClock:  # fmt: skip
+def run_lightning(variant: str, folder: Path, encoder: str, max_length: int, batch_size: int,
+                  warmup_passes: int, accelerator: str, cache: str) -> StepClock:  # fmt: skip
     paper = variant == "a"
     partitions = 1 if variant in ("a", "b") else max_length // int(variant[1:])
     dm = DocumentDataModule(dataset=str(folder), tokenizer=encoder, max_length=max_length,
@@ -126,16 +132,16 @@ def run_lightning(variant: str, folder: Path, encoder: str, max_length: int, bat
     precision = hardware_precision(accelerator)
     if paper:
         precision = "16-mixed" if precision != "32-true" else precision
-    clock = StepClock(warmup)
-    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_epochs=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         limit_val_batches=0, num_sanity_val_steps=0, callbacks=[LightningClock(clock)],
-                         use_distributed_sampler=False)  # fmt: skip
+    clock = StepClock()
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_epochs=warmup_passes + 1,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+                         callbacks=[LightningClock(clock, warmup_passes)], use_distributed_sampler=False)  # fmt: skip
     trainer.fit(model, datamodule=dm)
     return clock
 
 
-def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int, warmup: int,
+def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int, warmup_passes: int,
                    accelerator: str) -> StepClock:  # fmt: skip
     """The reference loop: ``AutoModelForSequenceClassification`` + ``Trainer`` + dynamic padding."""
     from transformers import (
@@ -160,10 +166,16 @@ def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int,
     model = load_pretrained(AutoModelForSequenceClassification, encoder, num_labels=len(names))
     prefix = model.base_model_prefix + "."
     head = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith(prefix))
-    clock = StepClock(warmup)
+    clock = StepClock()
     batches: list[dict] = []
 
     class Clock(TrainerCallback):
+        passes = 0
+
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            clock.timing = self.passes >= warmup_passes
+            self.passes += 1
+
         def on_step_begin(self, args, state, control, **kwargs):
             clock.begin()
 
@@ -184,7 +196,7 @@ def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int,
     args = TrainingArguments(
         output_dir=tempfile.mkdtemp(prefix="hf-trainer-"),
         per_device_train_batch_size=batch_size,
-        num_train_epochs=1,
+        num_train_epochs=warmup_passes + 1,
         learning_rate=1e-4,
         report_to=[],
         save_strategy="no",
@@ -207,7 +219,8 @@ def summarise(clock: StepClock, epoch_documents: int, memory_mb: float, peak_tfl
         "peak_memory_mb": memory_mb,
         "model_tflops_per_s": clock.flops / clock.seconds / 1e12,
         "mfu": clock.flops / clock.seconds / 1e12 / peak_tflops,
-        "timed_steps": clock.steps - clock.warmup,
+        "timed_steps": clock.steps,
+        "timed_documents": clock.documents,
     }
 
 
@@ -251,7 +264,7 @@ def finetune_benchmark(
     partition_lengths: list[int] = [512, 256, 128, 64],  # noqa: B006 (a literal default shows in --help)
     documents: int = 256,
     batch_size: int = 16,
-    warmup: int = 2,
+    warmup_passes: int = 1,
     repeats: int = 3,
     accelerator: str = "auto",
     seed: int = 42,
@@ -269,7 +282,7 @@ def finetune_benchmark(
         partition_lengths: the x of the TopicBERT variants.
         documents: training documents sampled for the pass each variant makes.
         batch_size: examples per step for every variant.
-        warmup: steps left out of the timing.
+        warmup_passes: untimed passes over the documents before the timed one.
         repeats: passes per variant (alternating variants, so drift hits them alike).
         accelerator: ``cpu``, ``gpu`` or ``auto``.
         seed: seed of the document sample.
@@ -289,10 +302,10 @@ def finetune_benchmark(
                 release_freed_memory()  # so that each variant's peak is what it adds, not what earlier ones left
                 before = reset_peak_memory(device)
                 if variant == "d":
-                    clock = run_hf_trainer(folder, model_dir, max_length, batch_size, warmup, accelerator)
+                    clock = run_hf_trainer(folder, model_dir, max_length, batch_size, warmup_passes, accelerator)
                 else:
-                    clock = run_lightning(variant, folder, model_dir, max_length, batch_size, warmup, accelerator,
-                                          str(Path(tmp) / "cache"))  # fmt: skip
+                    clock = run_lightning(variant, folder, model_dir, max_length, batch_size, warmup_passes,
+                                          accelerator, str(Path(tmp) / "cache"))  # fmt: skip
                 runs[variant].append(summarise(clock, epoch_documents, peak_memory_mb(device) - before, peak_tflops))
                 bar.update()
         bar.close()
@@ -303,7 +316,8 @@ def finetune_benchmark(
     result = {
         "machine": hardware(), "dataset": dataset, "encoder": encoder, "random_encoder": random_encoder,
         "max_length": max_length, "matmul_peak_tflops": peak_tflops, "matmul_peak_dtype": peak_dtype,
-        "documents": documents, "batch_size": batch_size, "repeats": repeats, "runs": runs, "ratios": ratio,
+        "documents": documents, "batch_size": batch_size, "warmup_passes": warmup_passes, "repeats": repeats,
+        "runs": runs, "ratios": ratio,
         "b_over_a": ratio["b_over_a"]["median"], "b_over_d": ratio["b_over_d"]["median"],
         "c_over_a": {str(x): ratio[f"c{x}_over_a"]["median"] for x in partition_lengths},
     }  # fmt: skip
@@ -327,7 +341,8 @@ def to_markdown(result: dict) -> str:
         model = f"{result['random_encoder']} (random weights, tokenizer of {model})"
     lines = [f"# Fine-tuning speed: {result['dataset']}, {model}, N = {result['max_length']}", "",
              f"Machine: {result['machine']}. {result['documents']} training documents per pass, batch "
-             f"{result['batch_size']}, {result['repeats']} repeats (medians; ratios min / median / max). Model "
+             f"{result['batch_size']}, timed on the pass after {result['warmup_passes']} untimed, "
+             f"{result['repeats']} repeats (medians; ratios min / median / max). Model "
              f"FLOP utilisation (MFU) is against the measured {result['matmul_peak_dtype']} matmul peak of "
              f"{result['matmul_peak_tflops']:,.2f} TFLOP/s; peak memory is what each variant added.", "",
              "| variant | real tokens/s | docs/s | epoch (s) | model TFLOP/s | MFU | peak memory (MB) |",

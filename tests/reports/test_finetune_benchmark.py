@@ -10,15 +10,17 @@ from reports.finetune_benchmark import finetune_benchmark, random_encoder_folder
 def test_every_variant_runs_and_the_ratios_come_from_documents_per_second(tiny_corpus_dir, tiny_encoder_dir,
                                                                           tmp_path):  # fmt: skip
     result = finetune_benchmark(str(tiny_corpus_dir), encoder=str(tiny_encoder_dir), max_length=64,
-                                partition_lengths=[64, 32], documents=40, batch_size=8, warmup=1, repeats=2,
+                                partition_lengths=[64, 32], documents=40, batch_size=8, warmup_passes=1, repeats=2,
                                 out=str(tmp_path / "out"))  # fmt: skip
     assert set(result["runs"]) == {"a", "b", "c64", "c32", "d"}
     for variant, runs in result["runs"].items():
         steps = [r["timed_steps"] for r in runs]
         if variant == "c32":  # two partitions per longer document: more steps for the same documents
-            assert len(runs) == 2 and min(steps) > 4
+            assert len(runs) == 2 and min(steps) > 5
         else:
-            assert steps == [4, 4]  # 40 documents / batch 8, less 1 warm-up step
+            assert steps == [5, 5]  # 40 documents / batch 8: the timed pass, not the warm-up pass
+        # each partition counts 1/p of a document: the timed pass holds exactly the sampled documents
+        assert [r["timed_documents"] for r in runs] == pytest.approx([40, 40])
         assert all(r["tokens_per_s"] > 0 and r["docs_per_s"] > 0 and r["peak_memory_mb"] >= 0 for r in runs)
         # model FLOP/s of real tokens: positive, and below the measured fp32 matmul peak of this CPU
         assert all(0 < r["mfu"] < 1 and r["model_tflops_per_s"] > 0 for r in runs)
