@@ -141,6 +141,21 @@ def run_lightning(variant: str, folder: Path, encoder: str, max_length: int, bat
     return clock
 
 
+def trainer_rows(corpus, tokenizer, max_length: int) -> list[dict]:
+    """The training split as the Trainer's rows: token ids, and a label index (single-label) or a
+    multi-hot float vector (multi-label, for ``BCEWithLogitsLoss``)."""
+    names = corpus.label_names
+    train = corpus["train"]
+    encoded = tokenizer(train.texts, truncation=True, max_length=max_length)
+    if corpus.multi_label:
+        targets = [[float(name in labels) for name in names] for labels in train.labels]
+    else:
+        targets = [names.index(labels[0]) for labels in train.labels]
+    return [{"input_ids": ids, "attention_mask": mask, "labels": target}
+            for ids, mask, target in zip(encoded["input_ids"], encoded["attention_mask"], targets,
+                                         strict=True)]  # fmt: skip
+
+
 def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int, warmup_passes: int,
                    accelerator: str) -> StepClock:  # fmt: skip
     """The reference loop: ``AutoModelForSequenceClassification`` + ``Trainer`` + dynamic padding."""
@@ -158,12 +173,10 @@ def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int,
 
     corpus = load_corpus(str(folder), dev_size=0.1)
     tokenizer = load_tokenizer(encoder)
-    names = corpus.label_names
-    encoded = tokenizer(corpus["train"].texts, truncation=True, max_length=max_length)
-    rows = [{"input_ids": ids, "attention_mask": mask, "labels": names.index(labels[0])}
-            for ids, mask, labels in zip(encoded["input_ids"], encoded["attention_mask"], corpus["train"].labels,
-                                         strict=True)]  # fmt: skip
-    model = load_pretrained(AutoModelForSequenceClassification, encoder, num_labels=len(names))
+    rows = trainer_rows(corpus, tokenizer, max_length)
+    problem = "multi_label_classification" if corpus.multi_label else "single_label_classification"
+    model = load_pretrained(AutoModelForSequenceClassification, encoder, num_labels=len(corpus.label_names),
+                            problem_type=problem)  # fmt: skip
     prefix = model.base_model_prefix + "."
     head = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith(prefix))
     clock = StepClock()

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from reports.finetune_benchmark import finetune_benchmark, random_encoder_folder
+from datamodules.corpus import load_corpus
+from datamodules.tokens import load_tokenizer
+from reports.finetune_benchmark import finetune_benchmark, random_encoder_folder, run_hf_trainer, trainer_rows
 
 
 def test_every_variant_runs_and_the_ratios_come_from_documents_per_second(tiny_corpus_dir, tiny_encoder_dir,
@@ -47,3 +49,15 @@ def test_random_encoder_has_the_architecture_but_not_the_weights(tiny_encoder_di
     BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2).save_pretrained(small)
     with pytest.raises(ValueError, match="embeddings"):
         random_encoder_folder(str(small), str(tiny_encoder_dir), tmp_path / "bad")
+
+
+def test_the_trainer_reference_trains_multi_label_data_on_multi_hot_targets(tiny_multilabel_dir, tiny_encoder_dir):
+    corpus = load_corpus(str(tiny_multilabel_dir), dev_size=0.1)
+    rows = trainer_rows(corpus, load_tokenizer(str(tiny_encoder_dir)), max_length=32)
+    train = corpus["train"]
+    assert len(rows) == len(train.texts) and max(len(r["input_ids"]) for r in rows) == 32
+    for row, labels in zip(rows, train.labels, strict=True):
+        assert len(row["labels"]) == len(corpus.label_names) and sum(row["labels"]) == len(labels)
+        assert {corpus.label_names[i] for i, on in enumerate(row["labels"]) if on} == set(labels)
+    clock = run_hf_trainer(tiny_multilabel_dir, str(tiny_encoder_dir), 32, 16, warmup_passes=0, accelerator="cpu")
+    assert clock.documents == len(train.texts) and clock.seconds > 0
