@@ -3,7 +3,7 @@
     python -m reports.finetune_benchmark --dataset r8 --documents 256 --repeats 3 --out benchmarks/finetune-cpu
     python -m reports.finetune_benchmark --dataset r8 --random_encoder bert-base --out benchmarks/finetune-gpu
 
-Variants (each trains one pass over the same sampled training documents):
+Variants (each trains on the same sampled training documents):
 
 - ``a`` the paper-era recipe: BERT, every sequence padded to N, random batches, eager attention,
   fp32 on CPU / fp16 on GPU;
@@ -293,7 +293,7 @@ def finetune_benchmark(
             (``bert-base`` for the bert-base-uncased configuration, or a name or folder).
         max_length: N.
         partition_lengths: the x of the TopicBERT variants.
-        documents: training documents sampled for the pass each variant makes.
+        documents: training documents sampled for the passes each variant makes.
         batch_size: examples per step for every variant.
         warmup_passes: untimed passes over the documents before the timed one.
         repeats: passes per variant (alternating variants, so drift hits them alike).

@@ -1,4 +1,4 @@
-"""Memory telemetry: the heap trim really returns freed pages, and PeakMemory trims after each CPU batch."""
+"""Memory telemetry: the heap trim really returns freed pages, and PeakMemory trims only when memory runs low."""
 
 import ctypes.util
 import sys
