@@ -12,8 +12,8 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
-from callbacks.files import atomic_write
 from lightning_modules.metrics import aggregate_by_document, drop_repeats
+from utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,15 @@ class DocumentOutputWriter(BasePredictionWriter, ABC):
             self.written = path
 
     @abstractmethod
-    def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, path: Path, docs: Tensor, probs: Tensor,
-              topic: Tensor | None) -> None:  # fmt: skip
+    def write(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        path: Path,
+        docs: Tensor,
+        probs: Tensor,
+        topic: Tensor | None,
+    ) -> None:
         """Write one file from the per-document outputs (rank 0 only)."""
 
 
@@ -88,8 +95,7 @@ class PredictionWriter(DocumentOutputWriter):
         topics = dict(zip(docs.tolist(), topic.tolist(), strict=True)) if topic is not None else None
         datamodule = trainer.datamodule
         names = datamodule.label_names
-        ids = datamodule.document_ids("predict")
-        gold = datamodule.datasets["predict"].collator.labels
+        documents = datamodule.documents("predict")
         topic_words = None
         indices = pl_module.topic_word_indices(self.top_words) if topics is not None else None
         if indices is not None:
@@ -99,15 +105,16 @@ class PredictionWriter(DocumentOutputWriter):
         thresholds = pl_module.decision_thresholds.tolist() if multi_label else None
         with atomic_write(path) as f:
             for doc, row in zip(docs.tolist(), probs.tolist(), strict=True):
-                record = {"id": ids[doc]}
+                record = {"id": documents.ids[doc]}
                 if multi_label:
                     chosen = [(p, n) for n, p, t in zip(names, row, thresholds, strict=True) if p >= t]
                     record["labels"] = [n for _, n in sorted(chosen, reverse=True)]
                 else:
                     record["label"] = names[max(range(len(row)), key=row.__getitem__)]
                 record["probabilities"] = {n: round(p, 6) for n, p in zip(names, row, strict=True)}
-                if gold[doc].any():
-                    record["true_labels"] = [n for n, g in zip(names, gold[doc], strict=True) if g > 0]
+                gold = set(documents.labels[doc])
+                if gold & set(names):
+                    record["true_labels"] = [n for n in names if n in gold]
                 if topics is not None:
                     record["topic"] = topics[doc]
                     record["topic_words"] = topic_words[topics[doc]]

@@ -1,17 +1,16 @@
 """Checkpoints to resume from: ``last.ckpt`` also mid-epoch, with the random number generators.
 
-Lightning restores weights, optimiser, scheduler, loops and callback states; the datamodule adds
-the sampler position. This callback adds the rest an exact resume needs: it saves ``last.ckpt``
-every few minutes (or steps) of training, and the states of the torch, CUDA, NumPy and Python
-generators, put back just before the first batch after a resume, so dropout and topic-model
-sampling continue as if the run had never stopped.
+Lightning restores weights, optimiser, scheduler, loops, callback states and the train loader's
+position (``datamodules.batching.ResumableLoader``). This callback adds the rest an exact resume
+needs: it saves ``last.ckpt`` every few minutes (or steps) of training, and the states of the torch,
+CUDA, NumPy and Python generators, put back just before the first batch after a resume, so dropout
+and topic-model sampling continue as if the run had never stopped.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,8 +20,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 def random_states() -> dict:
     """Plain tensors, lists and numbers only, so checkpoints load with ``weights_only=True``."""
     kind, keys, position, has_gauss, gauss = np.random.get_state()
-    states = {"torch": torch.get_rng_state(), "numpy": [kind, keys.tolist(), position, has_gauss, gauss],
-              "python": random.getstate()}  # fmt: skip
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, keys.tolist(), position, has_gauss, gauss],
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -50,8 +52,14 @@ class ResumeCheckpoint(ModelCheckpoint):
         by_time = None if every_n_train_steps else timedelta(minutes=every_minutes)
         # no version counter: this callback and a best-model checkpoint that also keeps the last
         # weights write the same last.ckpt, whichever is newer
-        super().__init__(dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=every_n_train_steps,
-                         train_time_interval=by_time, enable_version_counter=False)  # fmt: skip
+        super().__init__(
+            dirpath=dirpath,
+            save_top_k=0,
+            save_last=True,
+            every_n_train_steps=every_n_train_steps,
+            train_time_interval=by_time,
+            enable_version_counter=False,
+        )
         self._pending_states: dict | None = None
 
     @property
@@ -70,13 +78,3 @@ class ResumeCheckpoint(ModelCheckpoint):
         if self._pending_states is not None:
             set_random_states(self._pending_states)
             self._pending_states = None
-
-
-def find_last_checkpoint(folders: list[Path]) -> Path | None:
-    """The newest ``last*.ckpt`` in the folders or their ``version_*/checkpoints`` subfolders: a new
-    process logs into a new version folder, so the run to resume is in an earlier one."""
-    candidates = []
-    for folder in folders:
-        candidates += folder.glob("last*.ckpt")
-        candidates += folder.glob("version_*/checkpoints/last*.ckpt")
-    return max(candidates, key=lambda p: p.stat().st_mtime, default=None)

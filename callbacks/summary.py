@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 
-from callbacks.files import atomic_write
 from callbacks.telemetry import TelemetryCallback
+from utils.files import atomic_write
+from utils.hardware import hardware
 
 RESULTS_FILE = "results.json"
 
@@ -25,37 +24,6 @@ def run_folder(trainer: pl.Trainer) -> Path:
     Under DDP ``trainer.log_dir`` is a broadcast from rank 0, so every rank must call this.
     """
     return Path(trainer.log_dir or trainer.default_root_dir)
-
-
-def model_label(pl_module: pl.LightningModule, datamodule) -> str:
-    """``TopicBERT-<x>`` / ``BERT-<x>`` (x = tokens per partition) as in the TopicBERT paper's tables,
-    ``KD-<student>`` / ``<student>`` as in the DocBERT paper's, else the task's name."""
-    hparams = pl_module.hparams
-    name = type(pl_module).__name__
-    if name.endswith("Student"):
-        return ("KD-" if getattr(datamodule, "teacher_logits", None) else "") + name.removesuffix("Student")
-    if "use_topic_model" not in hparams:
-        return name.removesuffix("Task")
-    x = datamodule.max_length // datamodule.num_partitions
-    return f"{'TopicBERT' if hparams.use_topic_model else 'BERT'}-{x}"
-
-
-def hardware() -> str:
-    """The accelerator, or the CPU model and core count."""
-    if torch.cuda.is_available():
-        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        cpu = next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in cpuinfo.read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            cpu,
-        )
-    return f"{os.cpu_count()} CPU cores ({cpu})"
 
 
 def _float(value) -> float | None:
@@ -83,7 +51,7 @@ class RunSummary(Callback):
         dm = trainer.datamodule
         checkpoint = trainer.checkpoint_callback
         results = {
-            "model": model_label(pl_module, dm),
+            "model": pl_module.run_label(dm),
             "dataset": dm.corpus.name,
             "encoder": pl_module.hparams.get("encoder"),
             "max_length": dm.max_length,

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from callbacks.prediction_writer import DocumentOutputWriter
-from callbacks.summary import model_label
-from datamodules.teacher import TeacherLogits, file_sha256
+from datamodules.teacher import TeacherLogits
+from utils.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,13 @@ class TeacherLogitsWriter(DocumentOutputWriter):
 
     def write(self, trainer, pl_module, path, docs, probs, topic) -> None:
         dm = trainer.datamodule
-        ids = dm.document_ids("predict")
+        ids = dm.documents("predict").ids
         if len(docs) != len(ids):
             raise RuntimeError(f"Predicted {len(docs)} of {len(ids)} documents; limit_predict_batches must be 1.0.")
         multi_label = bool(getattr(pl_module, "multi_label", False))
         checkpoint = trainer.ckpt_path
         teacher = {
-            "model": model_label(pl_module, dm),
+            "model": pl_module.run_label(dm),
             "encoder": pl_module.hparams.get("encoder"),
             "checkpoint": Path(checkpoint).name if checkpoint else None,
             "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
@@ -54,7 +54,7 @@ class TeacherLogitsWriter(DocumentOutputWriter):
             label_names=list(dm.label_names),
             multi_label=multi_label,
             split=split,
-            data_fingerprint=dm.predict_fingerprint,
+            data_fingerprint=dm.fingerprint("predict"),
             teacher=teacher,
         ).save(path)
         print(f"Teacher logits for {len(docs)} documents ({split}) written to {path}")

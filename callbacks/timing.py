@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from callbacks.telemetry import ClockedCallback, synchronize
+from callbacks.telemetry import ClockedCallback
 
 
 class EpochTimer(ClockedCallback):
@@ -14,7 +14,10 @@ class EpochTimer(ClockedCallback):
     allocator and kernel warm-up) and, at the end, ``time_total_s`` (wall time of the training loop
     with its validation passes; model loading and the sanity check are not fine-tuning).
 
-    Times are rank 0's; with DDP every rank runs in lock-step, so one clock is the run's clock.
+    The step time is the epoch's training time after warm-up divided by its steps (data loading
+    included): the clock is read with a device synchronisation at epoch boundaries and once at the
+    end of warm-up, never per step. Times are rank 0's; with DDP every rank runs in lock-step, so one
+    clock is the run's clock.
 
     Args:
         warmup_batches: leading training batches left out of the per-batch mean.
@@ -24,34 +27,40 @@ class EpochTimer(ClockedCallback):
         super().__init__()
         self.warmup_batches = warmup_batches
         self.epoch_times: list[float] = []
-        self.batch_times: list[float] = []
         self.batches_seen = 0
+        self.timed_batches = 0  # batches after warm-up, over the run
+        self.timed_s = 0.0  # their training time
+        self._timed_since: float | None = None  # epoch-clock reading where this epoch's timed batches start
         self.fit_start: float | None = None
         self.total_s: float | None = None
         self.earlier_s = 0.0  # training time of the runs this one resumed
-        self._batch_start = 0.0
 
     def on_train_start(self, trainer, pl_module) -> None:
         super().on_train_start(trainer, pl_module)
         self.fit_start = time.perf_counter()
         self.total_s = None
+        self._timed_since = 0.0 if self.batches_seen >= self.warmup_batches else None
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        synchronize(trainer)
-        self._batch_start = time.perf_counter()
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        self._timed_since = 0.0 if self.batches_seen >= self.warmup_batches else None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        synchronize(trainer)
         self.batches_seen += 1
         if self.batches_seen > self.warmup_batches:
-            self.batch_times.append(time.perf_counter() - self._batch_start)
+            self.timed_batches += 1
+        elif self.batches_seen == self.warmup_batches:
+            self._timed_since = self.epoch_seconds(trainer)  # the one synchronisation inside an epoch
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         seconds = self.epoch_seconds(trainer)
         self.epoch_times.append(seconds)
         pl_module.log("time_epoch_s", seconds, rank_zero_only=True)
-        if self.batch_times:
-            pl_module.log("time_batch_s", statistics.fmean(self.batch_times), rank_zero_only=True)
+        if self._timed_since is not None:
+            self.timed_s += seconds - self._timed_since
+            self._timed_since = None
+        if self.timed_batches:
+            pl_module.log("time_batch_s", self.timed_s / self.timed_batches, rank_zero_only=True)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.total_s = self.earlier_s + time.perf_counter() - self.fit_start
@@ -67,16 +76,24 @@ class EpochTimer(ClockedCallback):
             "time_epoch_s": list(self.epoch_times),
             "time_epoch_mean_s": statistics.fmean(self.epoch_times) if self.epoch_times else None,
             "time_total_s": total,
-            "time_batch_mean_s": statistics.fmean(self.batch_times) if self.batch_times else None,
+            "time_batch_mean_s": self.timed_s / self.timed_batches if self.timed_batches else None,
         }
 
     def state_dict(self) -> dict:
         elapsed = self.earlier_s + (time.perf_counter() - self.fit_start if self.fit_start is not None else 0.0)
-        return {"epoch_times": self.epoch_times, "batch_times": self.batch_times, "batches_seen": self.batches_seen,
-                "elapsed_s": elapsed}  # fmt: skip
+        in_epoch = self.clock.elapsed() - self._timed_since if self._timed_since is not None else 0.0
+        return {
+            "epoch_times": self.epoch_times,
+            "batches_seen": self.batches_seen,
+            "timed_batches": self.timed_batches,
+            "timed_s": self.timed_s + in_epoch,  # a run resumed mid-epoch keeps the part before the stop
+            "elapsed_s": elapsed,
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.epoch_times = list(state_dict.get("epoch_times", []))
-        self.batch_times = list(state_dict.get("batch_times", []))
         self.batches_seen = state_dict.get("batches_seen", 0)
+        older = state_dict.get("batch_times", [])  # checkpoints from before the per-epoch step clock
+        self.timed_batches = state_dict.get("timed_batches", len(older))
+        self.timed_s = state_dict.get("timed_s", sum(older))
         self.earlier_s = state_dict.get("elapsed_s", 0.0)

@@ -113,8 +113,9 @@ def build_transfer_set(train: Split, config: Augmentation) -> Split:
     sampler = PosSampler(tagged)
     ids, texts, labels = list(train.ids), list(train.texts), list(train.labels)
     for copy in range(1, config.copies + 1):
-        for i in tqdm(range(len(train)), desc=f"augmenting (copy {copy}/{config.copies})", leave=False,
-                      disable=len(train) < 1000):  # fmt: skip
+        for i in tqdm(
+            range(len(train)), desc=f"augmenting (copy {copy}/{config.copies})", leave=False, disable=len(train) < 1000
+        ):
             rng = np.random.default_rng((config.seed, copy, i))
             ids.append(f"{train.ids[i]}#aug{copy}")
             texts.append(augment_document(tagged[i], sampler, config, rng))

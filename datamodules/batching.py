@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from datamodules.tokens import SpecialTokens, TokenizedSplit, partition
 
@@ -29,6 +29,7 @@ class PartitionDataset(Dataset):
                 self.parts.append(part)
                 self.doc_index.append(doc)
         self.lengths = np.fromiter((len(p) for p in self.parts), dtype=np.int64, count=len(self.parts))
+        self.num_documents = len(tokenized)
 
     def __len__(self) -> int:
         return len(self.parts)
@@ -38,14 +39,16 @@ class PartitionDataset(Dataset):
 
 
 class DocumentDataset(Dataset):
-    """One example per document (the BoW-only view used to pretrain the topic model)."""
+    """One example per document (views without tokens: the topic model's bag of words, tf-idf).
 
-    def __init__(self, num_docs: int, lengths: np.ndarray):
-        self.num_docs = num_docs
-        self.lengths = lengths
+    ``lengths`` orders the length-bucketed batches: the work each document costs the model."""
+
+    def __init__(self, lengths: np.ndarray):
+        self.lengths = np.asarray(lengths)
+        self.num_documents = len(self.lengths)
 
     def __len__(self) -> int:
-        return self.num_docs
+        return self.num_documents
 
     def __getitem__(self, i: int) -> dict:
         return {"doc_index": i, "example_index": i}
@@ -53,8 +56,8 @@ class DocumentDataset(Dataset):
 
 @dataclass
 class Collator:
-    """Builds the batch dict: ``input_ids``, ``attention_mask`` (token view only), ``bow``,
-    ``labels`` (multi-hot float, documents x labels), ``doc_index``, ``example_index`` (the
+    """Builds the batch dict: ``input_ids``, ``attention_mask`` (token view only), ``bow`` (when the
+    model reads it), ``labels`` (multi-hot float, documents x labels), ``doc_index``, ``example_index`` (the
     partition's position in its dataset, which identifies repeats under DDP) and, when given,
     ``teacher_logits`` (documents x labels) and ``tfidf`` (a sparse COO tensor).
 
@@ -62,8 +65,8 @@ class Collator:
     set (the paper-era recipe of padding every sequence to N, kept to measure what it costs).
     """
 
-    bow: sp.csr_matrix
     labels: np.ndarray
+    bow: sp.csr_matrix | None = None
     pad_id: int = 0
     teacher: np.ndarray | None = None
     tfidf: sp.csr_matrix | None = None
@@ -72,11 +75,12 @@ class Collator:
     def __call__(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
         docs = np.asarray([item["doc_index"] for item in items], dtype=np.int64)
         batch = {
-            "bow": torch.from_numpy(self.bow[docs].toarray()),
             "labels": torch.from_numpy(self.labels[docs]),
             "doc_index": torch.from_numpy(docs),
             "example_index": torch.tensor([item["example_index"] for item in items], dtype=torch.long),
         }
+        if self.bow is not None:
+            batch["bow"] = torch.from_numpy(self.bow[docs].toarray())
         if self.teacher is not None:
             batch["teacher_logits"] = torch.from_numpy(self.teacher[docs])
         if self.tfidf is not None:
@@ -169,6 +173,10 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
             batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
         return [batches[i] for i in rng.permutation(len(batches))]
 
+    def batches_to_skip(self) -> int:
+        """Batches the next pass skips: those done before a resume in this epoch, else none."""
+        return self.resume_at[1] if self.resume_at is not None and self.resume_at[0] == self.epoch else 0
+
     def __iter__(self) -> Iterator[list[int]]:
         batches = self.global_batches()
         padded = len(self) * self.num_replicas
@@ -181,3 +189,34 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
                 mine = mine[done:]
         for batch in mine:
             yield batch.tolist()
+
+
+class ResumableLoader(DataLoader):
+    """The training loader: it knows its position in the epoch, and Lightning saves that
+    (``state_dict``) in every checkpoint and gives it back (``load_state_dict``) on resume, so a run
+    resumed mid-epoch sees exactly the batches the stopped one had left, in the same order.
+
+    Needs a :class:`LengthBucketBatchSampler`. The position counts batches handed to the training
+    loop (not those DataLoader workers fetched ahead), including those skipped on a resume.
+    """
+
+    batch_sampler: LengthBucketBatchSampler
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epoch = 0
+        self.batches_done = 0
+
+    def __iter__(self) -> Iterator:
+        sampler = self.batch_sampler
+        self.epoch, self.batches_done = sampler.epoch, sampler.batches_to_skip()  # before workers draw indices
+        for batch in super().__iter__():
+            self.batches_done += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "batches_done": self.batches_done}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.batch_sampler.set_epoch(state_dict["epoch"])
+        self.batch_sampler.resume(state_dict["epoch"], state_dict["batches_done"])

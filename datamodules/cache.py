@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from callbacks.files import atomic_write
+from utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "TOPICBERT_CACHE"

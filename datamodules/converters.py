@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from callbacks.files import atomic_write
+from utils.files import atomic_write
 
 
 def write_jsonl_gz(path: Path, rows: Iterable[dict]) -> None:
@@ -113,10 +113,16 @@ def parse_reuters_sgml(text: str) -> list[dict]:
         inner = text_attrs.group(2) if text_attrs else ""
         title = _element(inner, "TITLE") or ""
         content = inner if kind == "UNPROC" else (_element(inner, "BODY") or "")
-        docs.append({
-            "id": int(attrs["NEWID"]), "split": attrs.get("LEWISSPLIT"), "has_topics": attrs.get("TOPICS") == "YES",
-            "topics": topics, "title": _sgml_text(title).strip(), "text": _sgml_text(content),
-        })  # fmt: skip
+        docs.append(
+            {
+                "id": int(attrs["NEWID"]),
+                "split": attrs.get("LEWISSPLIT"),
+                "has_topics": attrs.get("TOPICS") == "YES",
+                "topics": topics,
+                "title": _sgml_text(title).strip(),
+                "text": _sgml_text(content),
+            }
+        )
     return docs
 
 

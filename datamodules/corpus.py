@@ -97,7 +97,7 @@ def _labels_of(value, fmt: FileFormat) -> list[str]:
     value = str(value).strip()
     if fmt.label_format == "bits":
         if set(value) - {"0", "1"}:
-            raise DataError(f"label {value[:40]!r} is not a 0/1 string; set data.label_format: names.")
+            raise DataError(f"label {value[:40]!r} is not a 0/1 string; set data.file_format.label_format: names.")
         return [f"{i:0{len(str(len(value) - 1))}d}" for i, bit in enumerate(value) if bit == "1"]
     if fmt.label_separator:
         return [v.strip() for v in value.split(fmt.label_separator) if v.strip()]
@@ -132,7 +132,7 @@ def _read_jsonl(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path:
         missing = [f for f in fmt.text_fields if f not in row]
         if missing:
             raise DataError(
-                f"{path}, line {n}: no field {missing[0]!r}; set data.text_fields to the fields that "
+                f"{path}, line {n}: no field {missing[0]!r}; set data.file_format.text_fields to the fields that "
                 f"hold the text (this row has {sorted(row)})."
             )
         label_value = row.get(fmt.label_field, row.get("labels" if fmt.label_field == "label" else "label"))
@@ -153,9 +153,9 @@ def _read_delimited(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, p
     if missing:
         shown = [c[:30] for c in columns[:8]]
         raise DataError(
-            f"{path}: no column {missing[0]!r} (header: {shown}); set data.text_fields / data.label_field to "
-            "its column names, or, if the file has no header row, name its columns with data.columns "
-            "(e.g. [label, text])."
+            f"{path}: no column {missing[0]!r} (header: {shown}); set data.file_format.text_fields / "
+            "data.file_format.label_field to its column names, or, if the file has no header row, name its columns "
+            "with data.file_format.columns (e.g. [label, text])."
         )
     ids, texts, labels = [], [], []
     for n, row in enumerate(reader, start=1):
@@ -260,7 +260,9 @@ def load_corpus(
     splits = {split: read_split_file(path, split, fmt, stats, digest) for split, path in files.items()}
     label_names = sorted({label for labels in splits["train"].labels for label in labels})
     if not label_names:
-        raise DataError(f"No labels found in {files['train']}; set data.label_field to the field that holds them.")
+        raise DataError(
+            f"No labels found in {files['train']}; set data.file_format.label_field to the field that holds them."
+        )
     multi_label = any(len(labels) != 1 for split in splits.values() for labels in split.labels)
     known = set(label_names)
     for split_name, split in splits.items():

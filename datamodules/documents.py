@@ -1,44 +1,29 @@
-"""The LightningDataModule: one corpus and its views (BoW, tokens, tf-idf, teacher soft targets)."""
+"""The LightningDataModule: batches of one corpus's views for training, evaluation and prediction."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
-from functools import cached_property
 from typing import Literal
 
 import lightning.pytorch as pl
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader
 
-from datamodules.augment import Augmentation, build_transfer_set
-from datamodules.batching import Collator, DocumentDataset, LengthBucketBatchSampler, PartitionDataset
-from datamodules.bow import Vocabulary, english_stopwords, words_of
-from datamodules.cache import (
-    arrays_to_texts,
-    cache_path,
-    load_arrays,
-    resolve_cache_dir,
-    save_arrays,
-    texts_to_arrays,
+from datamodules.augment import Augmentation
+from datamodules.batching import (
+    Collator,
+    DocumentDataset,
+    LengthBucketBatchSampler,
+    PartitionDataset,
+    ResumableLoader,
 )
-from datamodules.corpus import SPLIT_NAMES, Corpus, DataError, FileFormat, Split, load_corpus, read_documents
-from datamodules.formats import LabelFormat
-from datamodules.registry import DATASETS
-from datamodules.teacher import TeacherLogits, file_sha256
-from datamodules.tokens import (
-    SpecialTokens,
-    TokenizedSplit,
-    load_tokenizer,
-    tokenize_texts,
-    tokenizer_fingerprint,
-)
+from datamodules.bow import Vocabulary
+from datamodules.cache import resolve_cache_dir
+from datamodules.corpus import SPLIT_NAMES, Corpus, Split
+from datamodules.formats import DataError, FileFormat
+from datamodules.views import CorpusViews, SplitView
 
-log = logging.getLogger(__name__)
-CACHE_VERSION = "1"
 SplitName = Literal["train", "dev", "test", "transfer"]
 
 
@@ -70,12 +55,9 @@ class DocumentDataModule(pl.LightningDataModule):
             (Lightning's ``PL_GLOBAL_SEED``), so runs with different seeds share one dev split.
         min_freq: Fmin, the minimum training-split frequency of a topic-model word.
         max_vocab_size: keep at most this many of the most frequent topic-model words.
-        text_fields: fields/columns joined to form the text (overrides the dataset's own).
-        label_field: field/column holding the label(s) (overrides the dataset's own).
-        id_field: field/column holding the document id.
-        label_separator: splits one CSV/TSV label cell into several labels.
-        columns: column names of CSV/TSV files without a header row.
-        label_format: ``names``, or ``bits`` for 0/1 label strings (the hedwig datasets).
+        file_format: how the files are read (fields or columns of the text, label and id, label
+            separator, header-less column names, label format; see ``FileFormat``); replaces a named
+            dataset's own format when given.
         cache_dir: where tokenised and BoW views are cached; defaults to ``$TOPICBERT_CACHE``,
             then ``~/.cache/topicbert``.
         num_workers: DataLoader worker processes.
@@ -87,6 +69,8 @@ class DocumentDataModule(pl.LightningDataModule):
             set with the teacher's soft targets in every batch (``teacher_logits``).
         tfidf: add a sparse tf-idf vector of each document to every batch (``tfidf``).
         tfidf_max_features: vocabulary cap of the tf-idf view (unigrams and bigrams, train split only).
+        bow: build the topic model's bag of words and add it to every batch (``bow``); the CLI sets
+            it from the model (on for TopicBERT and the NVDM, off for the BERT baseline and students).
     """
 
     def __init__(
@@ -106,12 +90,7 @@ class DocumentDataModule(pl.LightningDataModule):
         seed: int = 42,
         min_freq: int = 10,
         max_vocab_size: int | None = None,
-        text_fields: list[str] | None = None,
-        label_field: str | None = None,
-        id_field: str | None = None,
-        label_separator: str | None = None,
-        columns: list[str] | None = None,
-        label_format: LabelFormat = "names",
+        file_format: FileFormat | None = None,
         cache_dir: str | None = None,
         num_workers: int = 0,
         predict_split: SplitName = "test",
@@ -120,6 +99,7 @@ class DocumentDataModule(pl.LightningDataModule):
         teacher_logits: str | None = None,
         tfidf: bool = False,
         tfidf_max_features: int = 100_000,
+        bow: bool = True,
     ):
         super().__init__()
         if max_length // num_partitions < 8:
@@ -127,64 +107,61 @@ class DocumentDataModule(pl.LightningDataModule):
                 f"max_length={max_length} / num_partitions={num_partitions} leaves partitions of fewer than 8 "
                 "tokens; lower --data.num_partitions or raise --data.max_length."
             )
+        if bucket_batches < 1:
+            raise ValueError(
+                f"bucket_batches must be at least 1, got {bucket_batches}; turn bucketing off with "
+                "length_bucketing: false."
+            )
         self.save_hyperparameters()
-        self.dataset = dataset
-        self.data_dir = data_dir
-        self.download = download
+        # read by the model links, the CLI, the callbacks and the reports
         self.tokenizer_name = tokenizer
         self.max_length = max_length
         self.num_partitions = num_partitions
         self.batch_size = batch_size
-        self.length_bucketing = length_bucketing
-        if bucket_batches < 1:
-            raise ValueError(f"bucket_batches must be at least 1, got {bucket_batches}; "
-                             "turn bucketing off with length_bucketing: false.")  # fmt: skip
-        self.bucket_batches = bucket_batches
-        self.pad_to_max_length = pad_to_max_length
         self.eval_batch_size = eval_batch_size
-        self.dev_size = dev_size
         self.seed = seed
-        self.min_freq = min_freq
-        self.max_vocab_size = max_vocab_size
-        self.cache_dir = resolve_cache_dir(cache_dir)
-        self.num_workers = num_workers
         self.predict_split = predict_split
         self.predict_file = predict_file
-        self.augmentation = augmentation or Augmentation(copies=0)
         self.teacher_logits = teacher_logits
-        self.use_tfidf = tfidf
-        self.tfidf_max_features = tfidf_max_features
-        self.file_format = None
-        if any(v is not None for v in (text_fields, label_field, id_field, label_separator, columns)) or (
-            label_format != "names"
-        ):
-            self.file_format = FileFormat(
-                text_fields=tuple(text_fields or ("text",)),
-                label_field=label_field or "label",
-                id_field=id_field or "id",
-                label_separator=label_separator,
-                columns=tuple(columns) if columns else None,
-                label_format=label_format,
-            )
+        self.views = CorpusViews(
+            dataset=dataset,
+            data_dir=data_dir,
+            download=download,
+            file_format=file_format,
+            dev_size=dev_size,
+            seed=seed,
+            tokenizer=tokenizer,
+            bow=bow,
+            min_freq=min_freq,
+            max_vocab_size=max_vocab_size,
+            tfidf=tfidf,
+            tfidf_max_features=tfidf_max_features,
+            augmentation=augmentation or Augmentation(copies=0),
+            teacher_logits=teacher_logits,
+            predict_split=predict_split,
+            predict_file=predict_file,
+            cache_dir=resolve_cache_dir(cache_dir),
+        )
         self.datasets: dict[str, PartitionDataset | DocumentDataset] = {}
-        self._resume_position: tuple[int, int] | None = None
 
-    # ----- lazily prepared views (read by LightningCLI links before setup) -----
+    # ----- what the model is sized by (read by LightningCLI links before setup) -----
 
-    @cached_property
+    @property
     def corpus(self) -> Corpus:
-        corpus = load_corpus(self.dataset, self.data_dir, self.file_format, self.dev_size, self.seed, self.download)
-        sizes = " / ".join(f"{len(corpus[s])} {s}" for s in SPLIT_NAMES)
-        log.info("%s: %s documents, %d labels.", corpus.name, sizes, len(corpus.label_names))
-        return corpus
+        return self.views.corpus
+
+    @property
+    def dataset_name(self) -> str:
+        """The dataset's name, known without reading it (run folders are named by it)."""
+        return self.views.name
 
     @property
     def num_labels(self) -> int:
-        return len(self.corpus.label_names)
+        return len(self.label_names)
 
     @property
     def label_names(self) -> list[str]:
-        return self.corpus.label_names
+        return self.views.label_names
 
     @property
     def multi_label(self) -> bool:
@@ -192,168 +169,36 @@ class DocumentDataModule(pl.LightningDataModule):
 
     @property
     def vocab_size(self) -> int:
-        return len(self.vocabulary)
+        """Topic-model vocabulary size (linked to the model); 0 without the bag-of-words view."""
+        return len(self.vocabulary) if self.hparams.bow else 0
 
     @property
     def vocabulary(self) -> Vocabulary:
-        return self._bow_view[0]
+        return self.views.vocabulary
 
     @property
     def tfidf_features(self) -> int:
         """Width of the tf-idf vectors (linked to the logistic-regression student); 0 without ``tfidf``."""
-        return len(self.tfidf_vectorizer.vocabulary_) if self.use_tfidf else 0
-
-    @cached_property
-    def stopwords(self) -> tuple[frozenset[str], str]:
-        return english_stopwords()
-
-    @cached_property
-    def transfer(self) -> Split:
-        """The training split followed by its augmented copies, cached on disk."""
-        train = self.corpus["train"]
-        if self.augmentation.copies == 0:
-            return train
-        path = cache_path(
-            self.cache_dir, "transfer", self.corpus.name, CACHE_VERSION, self.split_fingerprint("transfer")
-        )
-        cached = load_arrays(path)
-        if cached is None:
-            transfer = build_transfer_set(train, self.augmentation)
-            save_arrays(path, texts_to_arrays(transfer.texts[len(train) :]))
-            return transfer
-        copies = arrays_to_texts(cached)
-        ids = [f"{doc_id}#aug{k}" for k in range(1, self.augmentation.copies + 1) for doc_id in train.ids]
-        labels = [labels for _ in range(self.augmentation.copies) for labels in train.labels]
-        return Split(train.ids + ids, train.texts + copies, train.labels + labels)
-
-    def split_fingerprint(self, split: str) -> str:
-        """Identifies the documents of a split: the corpus, the split and (transfer) the augmentation."""
-        extra = repr(self.augmentation) if split == "transfer" else ""
-        return hashlib.sha256(f"{self.corpus.fingerprint}|{split}|{extra}".encode()).hexdigest()[:16]
-
-    def _source(self, split: str) -> str:
-        """The split behind ``predict``: ``predict_file`` stays ``predict``, else ``predict_split``."""
-        return self.predict_split if split == "predict" and not self.predict_file else split
-
-    @property
-    def predict_fingerprint(self) -> str:
-        """Identifies the documents ``predict`` runs on (recorded in teacher-logits files)."""
-        if self.predict_file:
-            return file_sha256(self.predict_file)
-        return self.split_fingerprint(self.predict_split)
-
-    def documents(self, split: str) -> Split:
-        split = self._source(split)
-        if split == "transfer":
-            return self.transfer
-        if split == "predict":
-            return self.predict_documents
-        return self.corpus[split]
-
-    @cached_property
-    def predict_documents(self) -> Split:
-        """``predict_file`` read like the training files: the given fields, else the named dataset's."""
-        spec = DATASETS.get(self.dataset)
-        return read_documents(self.predict_file, self.file_format or (spec.file_format if spec else FileFormat()))
-
-    @cached_property
-    def _bow_view(self) -> tuple[Vocabulary, dict[str, sp.csr_matrix]]:
-        stopwords, source = self.stopwords
-        path = cache_path(self.cache_dir, "bow", self.corpus.name, CACHE_VERSION, self.corpus.fingerprint,
-                          str(self.min_freq), str(self.max_vocab_size), source)  # fmt: skip
-        cached = load_arrays(path)
-        if cached is not None:
-            vocab = Vocabulary(cached["words"].tolist())
-            return vocab, {s: _csr(cached, s, (len(self.corpus[s]), len(vocab))) for s in SPLIT_NAMES}
-        tokenized = {s: [words_of(t, stopwords) for t in self.corpus[s].texts] for s in SPLIT_NAMES}
-        vocab = Vocabulary.build(tokenized["train"], self.min_freq, self.max_vocab_size)
-        if len(vocab) == 0:
-            raise DataError(
-                f"The topic-model vocabulary of {self.corpus.name!r} is empty: no training word occurs "
-                f"{self.min_freq} times. Lower --data.min_freq."
-            )
-        matrices = {s: vocab.counts(tokenized[s]) for s in SPLIT_NAMES}
-        arrays = {"words": np.asarray(vocab.words)}
-        for s, m in matrices.items():
-            arrays |= {f"{s}_data": m.data, f"{s}_indices": m.indices, f"{s}_indptr": m.indptr}
-        save_arrays(path, arrays)
-        log.info("Topic-model vocabulary: %d words (Fmin=%d), cached in %s.", len(vocab), self.min_freq, path)
-        return vocab, matrices
-
-    def bow(self, split: str) -> sp.csr_matrix:
-        """Topic-model word counts of every document of a split."""
-        split = self._source(split)
-        if split == "transfer" and self.augmentation.copies == 0:
-            split = "train"
-        if split in SPLIT_NAMES:
-            return self._bow_view[1][split]
-        stopwords, _ = self.stopwords
-        return self.vocabulary.counts(words_of(t, stopwords) for t in self.documents(split).texts)
-
-    @cached_property
-    def tokenizer(self):
-        return load_tokenizer(self.tokenizer_name)
-
-    @cached_property
-    def special_tokens(self) -> SpecialTokens:
-        return SpecialTokens.of(self.tokenizer)
-
-    def _cached_tokens(self, key: str, splits: dict[str, list[str]]) -> dict[str, TokenizedSplit]:
-        path = cache_path(self.cache_dir, "tokens", self.corpus.name, CACHE_VERSION, key,
-                          tokenizer_fingerprint(self.tokenizer))  # fmt: skip
-        cached = load_arrays(path)
-        if cached is not None:
-            return {s: TokenizedSplit(cached[f"{s}_ids"], cached[f"{s}_offsets"]) for s in splits}
-        view = {s: tokenize_texts(self.tokenizer, texts, desc=f"tokenising {s}") for s, texts in splits.items()}
-        save_arrays(path, {f"{s}_{k}": getattr(v, k) for s, v in view.items() for k in ("ids", "offsets")})
-        log.info("Tokenised %s with %s, cached in %s.", self.corpus.name, self.tokenizer_name, path)
-        return view
-
-    @cached_property
-    def _token_view(self) -> dict[str, TokenizedSplit]:
-        return self._cached_tokens(self.corpus.fingerprint, {s: self.corpus[s].texts for s in SPLIT_NAMES})
-
-    def tokens(self, split: str) -> TokenizedSplit:
-        """Token ids (no special tokens, not truncated) of every document of a split."""
-        split = self._source(split)
-        if split in SPLIT_NAMES or (split == "transfer" and self.augmentation.copies == 0):
-            return self._token_view["train" if split == "transfer" else split]
-        if split == "transfer":
-            return self._cached_tokens(self.split_fingerprint("transfer"), {"transfer": self.transfer.texts})[
-                "transfer"
-            ]
-        return tokenize_texts(self.tokenizer, self.documents(split).texts)
-
-    @cached_property
-    def tfidf_vectorizer(self):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2,
-                                     max_features=self.tfidf_max_features, dtype=np.float32)  # fmt: skip
-        return vectorizer.fit(self.corpus["train"].texts)
-
-    def label_matrix(self, split: Split) -> np.ndarray:
-        """Multi-hot float32 targets (documents x labels); unknown labels are ignored."""
-        index = {name: i for i, name in enumerate(self.label_names)}
-        matrix = np.zeros((len(split), len(index)), dtype=np.float32)
-        for row, labels in enumerate(split.labels):
-            for label in labels:
-                if label in index:
-                    matrix[row, index[label]] = 1.0
-        return matrix
+        return len(self.views.tfidf_vectorizer.vocabulary_) if self.hparams.tfidf else 0
 
     @property
     def train_split(self) -> str:
         """Students with a teacher train on the transfer set; everything else on the training split."""
         return "transfer" if self.teacher_logits else "train"
 
+    def documents(self, split: str) -> Split:
+        """The documents of a split (``predict`` included): ids, texts and label names, by doc_index."""
+        return self.views.split(split).documents
+
+    def fingerprint(self, split: str) -> str:
+        """Identifies the documents of a split (see ``CorpusViews.fingerprint``)."""
+        return self.views.fingerprint(split)
+
     # ----- Lightning hooks -----
 
     def prepare_data(self) -> None:
         """Build the caches once (on one process) so that every rank then only reads them."""
-        self._bow_view  # noqa: B018
-        if self.tokenizer_name is not None:
-            self._token_view  # noqa: B018
+        self.views.prepare()
 
     def setup(self, stage: str | None = None) -> None:
         splits = {"fit": (self.train_split, "dev"), "validate": ("dev",), "test": ("test",), "predict": ("predict",)}
@@ -362,52 +207,41 @@ class DocumentDataModule(pl.LightningDataModule):
                 self.datasets[split] = self._build(split)
 
     def _build(self, split: str) -> PartitionDataset | DocumentDataset:
-        docs, bow = self.documents(split), self.bow(split)
-        if self.tokenizer_name is None:
-            dataset = DocumentDataset(len(docs), np.asarray(bow.sum(axis=1)).ravel())
-            pad_id = 0
-        else:
-            dataset = PartitionDataset(self.tokens(split), self.max_length, self.num_partitions, self.special_tokens)
-            pad_id = self.special_tokens.pad_id
-        teacher = None
-        if split == "transfer" and self.teacher_logits:
-            teacher = TeacherLogits.load(self.teacher_logits).aligned(
-                docs.ids, self.label_names, self.split_fingerprint("transfer"), self.teacher_logits
+        view = self.views.split(split)
+        if view.tokens is not None:
+            special = self.views.special_tokens
+            dataset: PartitionDataset | DocumentDataset = PartitionDataset(
+                view.tokens, self.max_length, self.num_partitions, special
             )
-        tfidf = self.tfidf_vectorizer.transform(docs.texts) if self.use_tfidf else None
-        dataset.ids = docs.ids
-        pad_to = self.max_length // self.num_partitions if self.pad_to_max_length and self.tokenizer_name else None
-        dataset.collator = Collator(bow, self.label_matrix(docs), pad_id, teacher=teacher, tfidf=tfidf, pad_to=pad_to)
+            pad_id = special.pad_id
+        else:
+            dataset = DocumentDataset(document_costs(view))
+            pad_id = 0
+        pad_to = self.max_length // self.num_partitions if self.hparams.pad_to_max_length else None
+        dataset.collator = Collator(view.labels, view.bow, pad_id, view.teacher_logits, view.tfidf, pad_to)
         return dataset
 
-    def document_ids(self, split: str) -> list[str]:
-        """Ids of the documents of a split set up earlier (``predict`` included), by doc_index."""
-        return self.datasets[split].ids
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, train: bool) -> DataLoader:
         if split not in self.datasets:
             self.datasets[split] = self._build(split)
         dataset = self.datasets[split]
-        batch_size = self.batch_size if shuffle else self.eval_batch_size
         trainer = self.trainer
         sampler = LengthBucketBatchSampler(
             dataset.lengths,
-            batch_size,
-            shuffle=shuffle,
+            self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
             seed=int(os.environ.get("PL_GLOBAL_SEED", self.seed)),
-            bucket_batches=self.bucket_batches if self.length_bucketing else 0,
+            bucket_batches=self.hparams.bucket_batches if self.hparams.length_bucketing else 0,
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
         )
-        if shuffle and self._resume_position is not None:
-            sampler.resume(*self._resume_position)
-            self._resume_position = None
-        return DataLoader(
+        workers = self.hparams.num_workers
+        return (ResumableLoader if train else DataLoader)(
             dataset,
             batch_sampler=sampler,
             collate_fn=dataset.collator,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=workers,
+            persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
             # worker seeds come from this generator, not the global one, so that fetching data
             # draws no random numbers that training would miss after a resume
@@ -415,35 +249,37 @@ class DocumentDataModule(pl.LightningDataModule):
         )
 
     def state_dict(self) -> dict:
-        """Saved with every checkpoint: the label names (a checkpoint is only read with the labels it
-        was trained on) and the training position (epoch, batches done in it)."""
-        trainer = self.trainer
-        if trainer is None:
-            return {}
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        return {"label_names": list(self.label_names), "epoch": trainer.current_epoch, "batches_done": done}
+        """Saved with every checkpoint: the label names, so a checkpoint is only read with the labels
+        it was trained on (the training position is the train loader's own state)."""
+        return {"label_names": list(self.label_names)} if self.trainer is not None else {}
 
     def load_state_dict(self, state_dict: dict) -> None:
         saved = state_dict.get("label_names")
         if saved is not None and list(saved) != list(self.label_names):
-            raise DataError(f"The checkpoint was trained on the labels {saved}, but {self.dataset!r} has "
-                            f"{list(self.label_names)}. Use the dataset the checkpoint was trained on, or fit a "
-                            "new model for this one.")  # fmt: skip
-        if "epoch" in state_dict:
-            self._resume_position = (state_dict["epoch"], state_dict["batches_done"])
+            raise DataError(
+                f"The checkpoint was trained on the labels {saved}, but {self.hparams.dataset!r} has "
+                f"{list(self.label_names)}. Use the dataset the checkpoint was trained on, or fit a new model "
+                "for this one."
+            )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_split, shuffle=True)
+        return self._loader(self.train_split, train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("dev", shuffle=False)
+        return self._loader("dev", train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test", train=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("predict", shuffle=False)
+        return self._loader("predict", train=False)
 
 
-def _csr(arrays: dict[str, np.ndarray], split: str, shape: tuple[int, int]) -> sp.csr_matrix:
-    return sp.csr_matrix((arrays[f"{split}_data"], arrays[f"{split}_indices"], arrays[f"{split}_indptr"]), shape=shape)
+def document_costs(view: SplitView) -> np.ndarray:
+    """What a document without tokens costs the model, for length bucketing: its tf-idf non-zeros
+    for the tf-idf students, else its topic-model word count."""
+    if view.tfidf is not None:
+        return np.diff(view.tfidf.indptr)
+    if view.bow is not None:
+        return np.asarray(view.bow.sum(axis=1)).ravel()
+    return np.ones(len(view), dtype=np.int64)

@@ -8,18 +8,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from callbacks.files import atomic_write
 from datamodules.formats import DataError
+from utils.files import atomic_write, file_digest
 
 CHUNK = 1 << 20
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check(path: Path, algorithm: str, found: str, expected: str) -> None:

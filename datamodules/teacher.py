@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,17 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.cache import load_arrays, save_arrays
-from datamodules.corpus import DataError
+from datamodules.formats import DataError
 
 FORMAT = "topicbert-teacher-logits/1"
-
-
-def file_sha256(path: str | Path, chunk: int = 2**22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -42,8 +33,14 @@ class TeacherLogits:
 
     def save(self, path: str | Path) -> None:
         meta = {k: v for k, v in asdict(self).items() if k not in ("ids", "logits")} | {"format": FORMAT}
-        save_arrays(Path(path), {"ids": np.asarray(self.ids), "logits": self.logits.astype(np.float32),
-                                 "meta": np.asarray(json.dumps(meta))})  # fmt: skip
+        save_arrays(
+            Path(path),
+            {
+                "ids": np.asarray(self.ids),
+                "logits": self.logits.astype(np.float32),
+                "meta": np.asarray(json.dumps(meta)),
+            },
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> TeacherLogits:

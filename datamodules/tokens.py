@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from models.pretrained import EncoderNotFoundError, load_pretrained
+from utils.pretrained import EncoderNotFoundError, load_pretrained
 
 
 def load_tokenizer(name: str):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
-import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
-from lightning_modules.checkpoints import check_checkpoint, record_task
+from lightning_modules.base import BaseTask
 from lightning_modules.losses import class_probabilities
 from lightning_modules.metrics import DocumentAggregator, classification_metrics, metric_inputs
 from lightning_modules.thresholds import ThresholdTuning, tune_thresholds
@@ -20,8 +20,8 @@ class ClassifierOutput:
     logits: Tensor
 
 
-class DocumentClassifierTask(pl.LightningModule):
-    """Base task: subclasses define ``forward(batch)`` (an output with ``logits``) and
+class DocumentClassifierTask(BaseTask):
+    """Base of the classifiers: subclasses define ``forward(batch)`` (an output with ``logits``) and
     ``compute_losses(batch, output)`` (a dict with ``loss``); training logs those losses, and
     validation and test average each document's partition probabilities before scoring macro-F1,
     micro-F1 and accuracy.
@@ -30,27 +30,43 @@ class DocumentClassifierTask(pl.LightningModule):
     (``threshold``, or tuned on the dev documents at every validation during fit, see
     ``lightning_modules.thresholds``). The thresholds travel in the checkpoint, so test and predict
     use those tuned with the saved weights.
+
+    Args:
+        num_labels: number of classes (linked from the data).
+        multi_label: sigmoid/BCE instead of softmax/CE (linked from the data).
+        threshold: multi-label decision threshold.
+        threshold_tuning: tune the multi-label thresholds on dev (``global`` or ``per_class``).
     """
 
-    def __init__(self, num_labels: int, multi_label: bool, threshold: float = 0.5,
-                 threshold_tuning: ThresholdTuning = "none"):  # fmt: skip
-        super().__init__()
+    def __init__(
+        self,
+        num_labels: int = 2,
+        multi_label: bool = False,
+        threshold: float = 0.5,
+        threshold_tuning: ThresholdTuning = "none",
+    ):
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must lie strictly between 0 and 1, got {threshold}.")
+        super().__init__()
         self.multi_label = multi_label
-        self.default_threshold = threshold
-        self.threshold_tuning = threshold_tuning
         self.register_buffer("decision_thresholds", torch.full((num_labels,), threshold), persistent=False)
         self.val_documents = DocumentAggregator()
         self.test_documents = DocumentAggregator()
         self.val_metrics = classification_metrics(num_labels, multi_label, prefix="val_")
         self.test_metrics = classification_metrics(num_labels, multi_label, prefix="test_")
 
+    def identity(self) -> dict[str, Any]:
+        return {"num_labels": self.hparams.num_labels, "multi_label": self.hparams.multi_label}
+
     @abstractmethod
-    def compute_losses(self, batch: dict, output) -> dict[str, Tensor]:
+    def forward(self, batch: dict) -> Any:
+        """An output with per-example ``logits``."""
+
+    @abstractmethod
+    def compute_losses(self, batch: dict, output: Any) -> dict[str, Tensor]:
         """Training objective (``loss``) and its parts, for one batch."""
 
-    def predict_extras(self, output) -> dict[str, Tensor]:
+    def predict_extras(self, output: Any) -> dict[str, Tensor]:
         """Extra per-example outputs of ``predict_step`` (e.g. the dominant topic)."""
         return {}
 
@@ -71,8 +87,8 @@ class DocumentClassifierTask(pl.LightningModule):
     def _score_documents(self, documents: DocumentAggregator, metrics, tune: bool = False) -> None:
         _, probs, targets = documents.compute()
         documents.reset()
-        if tune and self.multi_label and self.threshold_tuning != "none":
-            tuned = tune_thresholds(probs, targets, self.threshold_tuning, self.default_threshold)
+        if tune and self.multi_label and self.hparams.threshold_tuning != "none":
+            tuned = tune_thresholds(probs, targets, self.hparams.threshold_tuning, self.hparams.threshold)
             self.decision_thresholds.copy_(tuned)
         scores = metrics(*metric_inputs(probs, targets, self.multi_label, self.decision_thresholds))
         metrics.reset()
@@ -92,11 +108,11 @@ class DocumentClassifierTask(pl.LightningModule):
         self._score_documents(self.test_documents, self.test_metrics)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        record_task(self, checkpoint)
+        super().on_save_checkpoint(checkpoint)
         checkpoint["decision_thresholds"] = self.decision_thresholds.tolist()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        check_checkpoint(self, checkpoint)
+        super().on_load_checkpoint(checkpoint)
         if "decision_thresholds" in checkpoint:
             self.decision_thresholds.copy_(torch.tensor(checkpoint["decision_thresholds"]))
 
@@ -104,9 +120,5 @@ class DocumentClassifierTask(pl.LightningModule):
         """Partition-level outputs; the prediction writers aggregate them per document."""
         output = self(batch)
         probs = class_probabilities(output.logits, self.multi_label)
-        return {"doc_index": batch["doc_index"], "example_index": batch["example_index"], "probs": probs,
-                **self.predict_extras(output)}  # fmt: skip
-
-    def topic_word_indices(self, top_n: int) -> torch.Tensor | None:
-        """Top vocabulary indices per topic, for models with a topic model."""
-        return None
+        extras = self.predict_extras(output)
+        return {"doc_index": batch["doc_index"], "example_index": batch["example_index"], "probs": probs, **extras}

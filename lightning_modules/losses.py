@@ -33,9 +33,13 @@ def default_kd_weight(multi_label: bool) -> float:
 
 
 def distillation_loss(
-    student_logits: Tensor, labels: Tensor, teacher_logits: Tensor, multi_label: bool, kd_weight: float,
+    student_logits: Tensor,
+    labels: Tensor,
+    teacher_logits: Tensor,
+    multi_label: bool,
+    kd_weight: float,
     temperature: float = 1.0,
-) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+) -> tuple[Tensor, Tensor, Tensor]:
     """``L = CE(student, labels) + kd_weight * L_distill``; returns (L, CE, L_distill).
 
     Single-label: ``L_distill = T^2 * KL(teacher || student)`` over class probabilities softened by

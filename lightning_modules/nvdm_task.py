@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
-import lightning.pytorch as pl
 import torch
 from torchmetrics import MeanMetric
 
-from callbacks.files import atomic_write
-from lightning_modules.checkpoints import check_checkpoint, record_task
+from lightning_modules.base import BaseTask
 from models.nvdm import NVDM, Activation
 
-log = logging.getLogger(__name__)
 
-
-def format_topics(word_indices: torch.Tensor, words: list[str]) -> list[str]:
-    """One line per topic: ``topic <k>: w1 w2 ...``."""
-    return [f"topic {k}: " + " ".join(words[i] for i in row) for k, row in enumerate(word_indices.tolist())]
-
-
-class NVDMTask(pl.LightningModule):
+class NVDMTask(BaseTask):
     """Trains the NVDM on bag-of-words batches by minimising the negative ELBO.
 
-    Logs ``val_perplexity`` (exp of the mean per-word bound over documents, as in Miao et al.) for
-    early stopping and checkpoint selection, and writes the top words of every topic to
-    ``topics.txt`` in the run folder whenever validation perplexity improves.
+    Logs ``val_perplexity`` (exp of the mean per-word bound over documents, as in Miao et al.), by
+    which checkpoints (and the topic words of ``callbacks.topics.TopicWordsWriter``) are chosen.
 
     Args:
         vocab_size: topic-model vocabulary size (linked from the data).
@@ -35,8 +25,11 @@ class NVDMTask(pl.LightningModule):
         activation: non-linearity of the encoder MLP.
         num_samples: S, posterior samples per training step.
         lr: Adam learning rate.
-        top_words: words per topic written to ``topics.txt``.
     """
+
+    monitor = "val_perplexity"
+    monitor_mode = "min"
+    checkpoint_filename = "best"
 
     def __init__(
         self,
@@ -46,14 +39,24 @@ class NVDMTask(pl.LightningModule):
         activation: Activation = "sigmoid",
         num_samples: int = 1,
         lr: float = 1e-3,
-        top_words: int = 10,
     ):
         super().__init__()
-        self.save_hyperparameters()
-        self.model = NVDM(vocab_size, num_topics, hidden_size, activation, num_samples)
         self.val_log_perplexity = MeanMetric()
         self.test_log_perplexity = MeanMetric()
-        self.best_val_perplexity = float("inf")
+
+    def build_model(self) -> NVDM:
+        hp = self.hparams
+        return NVDM(hp.vocab_size, hp.num_topics, hp.hidden_size, hp.activation, hp.num_samples)
+
+    def run_label(self, datamodule: Any) -> str:
+        return "NVDM"
+
+    def identity(self) -> dict[str, Any]:
+        return {k: self.hparams[k] for k in ("vocab_size", "num_topics", "hidden_size")}
+
+    @classmethod
+    def reads_bow(cls, init_args: Mapping[str, Any]) -> bool:
+        return True
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         out = self.model(batch["bow"])
@@ -72,12 +75,8 @@ class NVDMTask(pl.LightningModule):
         self._accumulate(batch, self.val_log_perplexity)
 
     def on_validation_epoch_end(self) -> None:
-        perplexity = self.val_log_perplexity.compute().exp()
+        self.log("val_perplexity", self.val_log_perplexity.compute().exp(), prog_bar=True)
         self.val_log_perplexity.reset()
-        self.log("val_perplexity", perplexity, prog_bar=True)
-        if not self.trainer.sanity_checking and perplexity.item() < self.best_val_perplexity:
-            self.best_val_perplexity = perplexity.item()
-            self.write_topics()
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self._accumulate(batch, self.test_log_perplexity)
@@ -86,23 +85,8 @@ class NVDMTask(pl.LightningModule):
         self.log("test_perplexity", self.test_log_perplexity.compute().exp())
         self.test_log_perplexity.reset()
 
-    def write_topics(self) -> Path | None:
-        """Write ``topics.txt`` (top words per topic) atomically into the run folder (rank 0 only)."""
-        datamodule = getattr(self.trainer, "datamodule", None)
-        folder = Path(self.trainer.log_dir or self.trainer.default_root_dir)  # a collective under DDP
-        if datamodule is None or not self.trainer.is_global_zero:
-            return None
-        lines = format_topics(self.model.topic_word_indices(self.hparams.top_words), datamodule.vocabulary.words)
-        path = folder / "topics.txt"
-        with atomic_write(path) as f:
-            f.write("\n".join(lines) + "\n")
-        return path
+    def topic_word_indices(self, top_n: int) -> torch.Tensor:
+        return self.model.topic_word_indices(top_n)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        record_task(self, checkpoint)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        check_checkpoint(self, checkpoint)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
-from lightning_modules.checkpoints import CheckpointMismatchError
+from lightning_modules.base import CheckpointMismatchError
 from lightning_modules.classifier import DocumentClassifierTask
 from lightning_modules.losses import classification_loss, joint_loss
 from lightning_modules.optim import linear_warmup_decay, param_groups
-from lightning_modules.thresholds import ThresholdTuning
 from models.nvdm import NVDM, Activation
-from models.topicbert import Pooling, TopicBert, load_encoder
+from models.topicbert import Pooling, TopicBert, TopicBertOutput, load_encoder
 
 
 def load_nvdm_weights(nvdm: NVDM, path: str, expected: dict) -> None:
@@ -44,9 +44,7 @@ class TopicBertTask(DocumentClassifierTask):
 
     Args:
         encoder: Hugging Face encoder name or folder (linked from ``data.tokenizer``).
-        num_labels: number of classes (linked from the data).
         vocab_size: topic-model vocabulary size (linked from the data).
-        multi_label: sigmoid/BCE instead of softmax/CE (linked from the data).
         use_topic_model: False gives the plain fine-tuned BERT baseline.
         num_topics: K, topics of the NVDM.
         nvdm_hidden_size: width of the NVDM encoder MLP.
@@ -63,16 +61,12 @@ class TopicBertTask(DocumentClassifierTask):
         attn_implementation: ``sdpa`` (fused attention) or ``eager`` (the paper-era baseline).
         compile_encoder: ``torch.compile`` the encoder (dynamic shapes, weights and checkpoints
             unchanged); pays a one-off compilation of tens of seconds for faster steps, mostly on GPU.
-        threshold: multi-label decision threshold.
-        threshold_tuning: tune the multi-label thresholds on dev (``global`` or ``per_class``).
     """
 
     def __init__(
         self,
         encoder: str = "sentence-transformers/all-MiniLM-L6-v2",
-        num_labels: int = 2,
         vocab_size: int = 2000,
-        multi_label: bool = False,
         use_topic_model: bool = True,
         num_topics: int = 100,
         nvdm_hidden_size: int = 256,
@@ -88,21 +82,39 @@ class TopicBertTask(DocumentClassifierTask):
         warmup_ratio: float = 0.1,
         attn_implementation: Literal["sdpa", "eager"] = "sdpa",
         compile_encoder: bool = False,
-        threshold: float = 0.5,
-        threshold_tuning: ThresholdTuning = "none",
+        **kwargs,
     ):
-        super().__init__(num_labels, multi_label, threshold, threshold_tuning)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}.")
-        self.save_hyperparameters()
-        nvdm = (
-            NVDM(vocab_size, num_topics, nvdm_hidden_size, nvdm_activation, nvdm_samples) if use_topic_model else None
-        )
-        self.model = TopicBert(load_encoder(encoder, attn_implementation), num_labels, nvdm, dropout, pooling)
-        self.alpha = alpha
+        super().__init__(**kwargs)
         self.encoder_compiled = False
 
+    def build_model(self) -> TopicBert:
+        hp = self.hparams
+        nvdm = None
+        if hp.use_topic_model:
+            nvdm = NVDM(hp.vocab_size, hp.num_topics, hp.nvdm_hidden_size, hp.nvdm_activation, hp.nvdm_samples)
+        encoder = load_encoder(hp.encoder, hp.attn_implementation)
+        return TopicBert(encoder, hp.num_labels, nvdm, hp.dropout, hp.pooling)
+
+    def run_label(self, datamodule: Any) -> str:
+        """``TopicBERT-<x>`` / ``BERT-<x>`` (x = tokens per partition), as in the TopicBERT paper's tables."""
+        x = datamodule.max_length // datamodule.num_partitions
+        return f"{'TopicBERT' if self.hparams.use_topic_model else 'BERT'}-{x}"
+
+    def identity(self) -> dict[str, Any]:
+        hp = self.hparams
+        topic_model = ("vocab_size", "num_topics", "nvdm_hidden_size") if hp.use_topic_model else ()
+        keys = ("encoder", "use_topic_model", *topic_model)
+        return super().identity() | {k: hp[k] for k in keys}
+
+    @classmethod
+    def reads_bow(cls, init_args: Mapping[str, Any]) -> bool:
+        return bool(init_args.get("use_topic_model", True))
+
     def configure_model(self) -> None:
+        # Counted before compiling (the counter runs the eager model once at a few short lengths).
+        self.model.flops  # noqa: B018
         # In place (nn.Module.compile), so parameter names and checkpoints are those of the eager model.
         if self.hparams.compile_encoder and not self.encoder_compiled:
             self.model.encoder.compile(dynamic=True)
@@ -119,32 +131,30 @@ class TopicBertTask(DocumentClassifierTask):
             }
             load_nvdm_weights(self.model.nvdm, self.hparams.nvdm_checkpoint, expected)
 
-    def forward(self, batch: dict):
+    def forward(self, batch: dict) -> TopicBertOutput:
         return self.model(batch["input_ids"], batch["attention_mask"], batch.get("bow"))
 
-    def forward_flops(self, batch: dict) -> float:
-        """Model FLOPs of one forward pass over a collated batch (its real tokens only)."""
-        return self.model.forward_flops(batch["attention_mask"].sum(1).tolist())
+    def forward_flops(self, batch: dict) -> torch.Tensor:
+        return self.model.forward_flops(batch["attention_mask"].sum(1))
 
-    def compute_losses(self, batch: dict, output) -> dict[str, torch.Tensor]:
+    def compute_losses(self, batch: dict, output: TopicBertOutput) -> dict[str, torch.Tensor]:
         ce = classification_loss(output.logits, batch["labels"], self.multi_label)
         topic = output.topics.loss_per_word.mean() if output.topics is not None else None
-        losses = {"loss": joint_loss(ce, topic, self.alpha), "ce": ce}
+        losses = {"loss": joint_loss(ce, topic, self.hparams.alpha), "ce": ce}
         if topic is not None:
             losses["nvdm_loss"] = topic
         return losses
 
-    def predict_extras(self, output) -> dict[str, torch.Tensor]:
+    def predict_extras(self, output: TopicBertOutput) -> dict[str, torch.Tensor]:
         return {"topic": output.topics.mean.argmax(-1)} if output.topics is not None else {}
 
     def topic_word_indices(self, top_n: int) -> torch.Tensor | None:
         return self.model.nvdm.topic_word_indices(top_n) if self.model.nvdm is not None else None
 
     def configure_optimizers(self):
-        groups = param_groups(
-            self.model, self.model.encoder, self.hparams.encoder_lr, self.hparams.head_lr, self.hparams.weight_decay
-        )
+        hp = self.hparams
+        groups = param_groups(self.model, self.model.encoder, hp.encoder_lr, hp.head_lr, hp.weight_decay)
         optimizer = torch.optim.AdamW(groups, fused=True)  # one kernel for all parameters: ~10% per CPU step
         total = self.trainer.estimated_stepping_batches
-        scheduler = linear_warmup_decay(optimizer, int(self.hparams.warmup_ratio * total), total)
+        scheduler = linear_warmup_decay(optimizer, int(hp.warmup_ratio * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

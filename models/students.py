@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from models.pretrained import load_pretrained
+from utils.pretrained import load_pretrained
 
 
 def teacher_embeddings(encoder: str) -> Tensor:
@@ -47,8 +47,16 @@ class BiLSTM(nn.Module):
         dropout: dropout before the classifier.
     """
 
-    def __init__(self, embedding: nn.Embedding, num_labels: int, hidden_size: int = 256, bidirectional: bool = True,
-                 embed_dropout: float = 0.1, weight_drop: float = 0.2, dropout: float = 0.5):  # fmt: skip
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        num_labels: int,
+        hidden_size: int = 256,
+        bidirectional: bool = True,
+        embed_dropout: float = 0.1,
+        weight_drop: float = 0.2,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         self.embedding = embedding
         self.lstm = nn.LSTM(embedding.embedding_dim, hidden_size, batch_first=True, bidirectional=bidirectional)
@@ -74,12 +82,13 @@ class BiLSTM(nn.Module):
         hidden, _ = pad_packed_sequence(output, batch_first=True, padding_value=float("-inf"))
         return self.classifier(self.dropout(hidden.max(dim=1).values))
 
-    def forward_flops(self, num_tokens: int) -> float:
-        """FLOPs of one forward pass over a document of ``num_tokens`` word pieces: per direction and
-        token, 4 gates x (E x H + H x H) multiply-adds, then the classifier (lookups and pooling free)."""
+    def forward_flops(self, lengths: Tensor) -> Tensor:
+        """FLOPs of one forward pass over documents of ``lengths`` word pieces: per direction and token,
+        4 gates x (E x H + H x H) multiply-adds, then the classifier (lookups and pooling free)."""
         lstm, directions = self.lstm, 2 if self.lstm.bidirectional else 1
-        recurrent = 2 * 4 * lstm.hidden_size * (lstm.input_size + lstm.hidden_size) * directions * num_tokens
-        return float(recurrent + 2 * self.classifier.in_features * self.classifier.out_features)
+        per_token = 2 * 4 * lstm.hidden_size * (lstm.input_size + lstm.hidden_size) * directions
+        classifier = 2 * self.classifier.in_features * self.classifier.out_features
+        return per_token * lengths.to(torch.float64).sum() + classifier * lengths.numel()
 
 
 class KimCNN(nn.Module):
@@ -93,8 +102,14 @@ class KimCNN(nn.Module):
         dropout: dropout before the classifier.
     """
 
-    def __init__(self, embedding: nn.Embedding, num_labels: int, widths: tuple[int, ...] = (3, 4, 5), maps: int = 100,
-                 dropout: float = 0.5):  # fmt: skip
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        num_labels: int,
+        widths: tuple[int, ...] = (3, 4, 5),
+        maps: int = 100,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         self.embedding = embedding
         self.widths = tuple(widths)
@@ -117,12 +132,12 @@ class KimCNN(nn.Module):
             pooled.append(features.masked_fill(~valid.unsqueeze(1), float("-inf")).max(dim=-1).values)
         return self.classifier(self.dropout(torch.cat(pooled, dim=-1)))
 
-    def forward_flops(self, num_tokens: int) -> float:
-        """FLOPs of one forward pass over ``num_tokens`` word pieces: every window of every filter, then
-        the classifier."""
-        dim, maps = self.embedding.embedding_dim, self.convs[0].out_channels
-        windows = sum(2 * w * dim * maps * max(1, num_tokens - w + 1) for w in self.widths)
-        return float(windows + 2 * self.classifier.in_features * self.classifier.out_features)
+    def forward_flops(self, lengths: Tensor) -> Tensor:
+        """FLOPs of one forward pass over documents of ``lengths`` word pieces: every window of every
+        filter, then the classifier."""
+        dim, maps, t = self.embedding.embedding_dim, self.convs[0].out_channels, lengths.to(torch.float64)
+        windows = sum(2 * w * dim * maps * (t - w + 1).clamp(min=1).sum() for w in self.widths)
+        return windows + 2 * self.classifier.in_features * self.classifier.out_features * lengths.numel()
 
 
 class SparseLogisticRegression(nn.Module):
@@ -135,6 +150,6 @@ class SparseLogisticRegression(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         return torch.sparse.mm(features, self.linear.weight.t()) + self.linear.bias
 
-    def forward_flops(self, nonzeros: int) -> float:
-        """FLOPs of one forward pass over a tf-idf vector with ``nonzeros`` non-zero entries."""
-        return float(2 * nonzeros * self.linear.out_features)
+    def forward_flops(self, features: Tensor) -> Tensor:
+        """FLOPs of one forward pass over a batch of sparse tf-idf vectors: 2 per non-zero and label."""
+        return torch.tensor(2.0 * features._nnz() * self.linear.out_features, dtype=torch.float64)

@@ -6,15 +6,19 @@ linear), so TopicBERT and BERT are always compared through one code path.
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
+from models.flops import FlopsNotModelledError, SequenceFlops, count_encoder_flops, dense_flops
 from models.nvdm import NVDM, NVDMOutput
-from models.pretrained import load_pretrained
+from utils.pretrained import load_pretrained
 
+log = logging.getLogger(__name__)
 Pooling = Literal["cls", "mean"]
 
 
@@ -35,26 +39,6 @@ def load_encoder(name: str, attn_implementation: str = "sdpa") -> nn.Module:
     if getattr(encoder, "pooler", None) is not None:
         encoder.pooler = None  # TopicBERT reads the [CLS] hidden state itself; the pooler would get no gradient.
     return encoder
-
-
-def encoder_forward_flops(encoder: nn.Module, lengths: list[int], head_params: int = 0) -> float:
-    """FLOPs of one forward pass of a BERT-style encoder over sequences of ``lengths`` real tokens.
-
-    Per sequence of T tokens: 2 FLOPs per weight-matrix entry and token (embeddings are lookups;
-    biases and norms are left out, as in the usual 2 x parameters x tokens count), 4 x layers x
-    width x T^2 for attention scores and values, and 2 per entry of the pooler and of the
-    ``head_params`` matrices once. A training step costs three times this (backward = 2 x forward).
-    """
-    per_token = per_sequence = 0
-    for name, p in encoder.named_parameters():
-        if p.dim() == 2 and "embeddings" not in name:
-            if "pooler" in name:
-                per_sequence += p.numel()
-            else:
-                per_token += p.numel()
-    per_sequence += head_params
-    width_layers = encoder.config.num_hidden_layers * encoder.config.hidden_size
-    return float(sum(2 * per_token * t + 4 * width_layers * t * t + 2 * per_sequence for t in lengths))
 
 
 class TopicBert(nn.Module):
@@ -94,11 +78,21 @@ class TopicBert(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
-    def forward_flops(self, partition_lengths: list[int]) -> float:
-        """FLOPs of one forward pass over a document's partitions (their lengths in tokens); the
-        topic model, projection and classifier run once per partition."""
-        head = sum(p.numel() for n, p in self.named_parameters() if p.dim() == 2 and not n.startswith("encoder."))
-        return encoder_forward_flops(self.encoder, partition_lengths, head)
+    @functools.cached_property
+    def flops(self) -> SequenceFlops | None:
+        """FLOPs per partition: the encoder's counted cost, then the topic model, projection and
+        classifier once (their weight matrices, dense); None (with a warning) for an encoder whose
+        cost the counter cannot model."""
+        head = sum(dense_flops(m) for name, m in self.named_children() if name != "encoder")
+        try:
+            return count_encoder_flops(self.encoder).with_per_sequence(head)
+        except FlopsNotModelledError as err:
+            log.warning("%s", err)
+            return None
+
+    def forward_flops(self, lengths: Tensor) -> Tensor | None:
+        """FLOPs of one forward pass over partitions of ``lengths`` real tokens."""
+        return self.flops.total(lengths) if self.flops is not None else None
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, bow: Tensor | None = None) -> TopicBertOutput:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -28,12 +28,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from tqdm.auto import tqdm
 
-from callbacks.files import atomic_write
 from datamodules import DocumentDataModule
 from lightning_modules.metrics import classification_metrics, metric_inputs
 from lightning_modules.topicbert_task import load_nvdm_weights
 from models.nvdm import NVDM
 from models.topicbert import load_encoder
+from utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 Baseline = Literal["tfidf-lr", "tfidf-svm", "bert-avg", "bert-avg-dtr"]
@@ -47,7 +47,7 @@ LABELS = {
 
 def scores(dm: DocumentDataModule, split: str, predicted: np.ndarray, prefix: str) -> dict[str, float]:
     """macro-F1, micro-F1 and accuracy with the same torchmetrics as every other model."""
-    targets = torch.from_numpy(dm.label_matrix(dm.corpus[split]))
+    targets = torch.from_numpy(dm.views.split(split).labels)
     probs = torch.from_numpy(predicted.astype(np.float32))
     metrics = classification_metrics(dm.num_labels, dm.multi_label, prefix)
     return {k: float(v) for k, v in metrics(*metric_inputs(probs, targets, dm.multi_label)).items()}
@@ -65,10 +65,8 @@ def one_hot_predictions(classifier, features, dm: DocumentDataModule) -> np.ndar
 
 def fit_on_dev(make, features: dict, dm: DocumentDataModule, grid: list[float]) -> tuple[object, float, float]:
     """Train one classifier per C on train, keep the best by dev macro-F1: (classifier, C, dev F1)."""
-    if dm.multi_label:
-        y = dm.label_matrix(dm.corpus["train"]).astype(int)
-    else:
-        y = dm.label_matrix(dm.corpus["train"]).argmax(1)
+    labels = dm.views.split("train").labels
+    y = labels.astype(int) if dm.multi_label else labels.argmax(1)
     best = (None, None, -1.0)
     for c in grid:
         model = make(c)
@@ -83,8 +81,8 @@ def fit_on_dev(make, features: dict, dm: DocumentDataModule, grid: list[float]) 
 @torch.inference_mode()
 def mean_pooled(encoder, dm: DocumentDataModule, split: str, batch_size: int) -> np.ndarray:
     """Mean of the frozen encoder's last hidden states over each document's first N tokens."""
-    tokens = dm.tokens(split)
-    special = dm.special_tokens
+    tokens = dm.views.split(split).tokens
+    special = dm.views.special_tokens
     content = dm.max_length - len(special)
     docs = [np.concatenate([special.prefix, tokens.document(i)[:content], special.suffix]) for i in range(len(tokens))]
     pooled = np.zeros((len(docs), encoder.config.hidden_size), dtype=np.float32)
@@ -108,14 +106,15 @@ def topic_means(dm: DocumentDataModule, checkpoint: str, split: str) -> np.ndarr
     nvdm = NVDM(dm.vocab_size, hparams["num_topics"], hparams["hidden_size"], hparams["activation"]).eval()
     load_nvdm_weights(nvdm, checkpoint, {"vocab_size": dm.vocab_size})
     with torch.inference_mode():
-        return nvdm(torch.from_numpy(dm.bow(split).toarray())).mean.numpy()
+        return nvdm(torch.from_numpy(dm.views.split(split).bow.toarray())).mean.numpy()
 
 
-def features_for(name: Baseline, dm: DocumentDataModule, encoder: str, nvdm_checkpoint: str | None,
-                 batch_size: int) -> dict[str, np.ndarray]:  # fmt: skip
+def features_for(
+    name: Baseline, dm: DocumentDataModule, encoder: str, nvdm_checkpoint: str | None, batch_size: int
+) -> dict[str, np.ndarray]:
     splits = ("train", "dev", "test")
     if name.startswith("tfidf"):
-        return {s: dm.tfidf_vectorizer.transform(dm.corpus[s].texts) for s in splits}
+        return {s: dm.views.split(s).tfidf for s in splits}
     model = load_encoder(encoder).eval()
     pooled = {s: mean_pooled(model, dm, s, batch_size) for s in splits}
     if name == "bert-avg-dtr":
@@ -158,8 +157,16 @@ def baselines(
         batch_size: encoder batch size.
         out: output folder.
     """
-    dm = DocumentDataModule(dataset=dataset, data_dir=data_dir, tokenizer=encoder, max_length=max_length,
-                            dev_size=dev_size, seed=seed, min_freq=min_freq, tfidf=True)  # fmt: skip
+    dm = DocumentDataModule(
+        dataset=dataset,
+        data_dir=data_dir,
+        tokenizer=encoder,
+        max_length=max_length,
+        dev_size=dev_size,
+        seed=seed,
+        min_freq=min_freq,
+        tfidf=True,
+    )
     makers = {
         "tfidf-svm": lambda c: LinearSVC(C=c),
         "tfidf-lr": lambda c: LogisticRegression(C=c, max_iter=2000),
@@ -172,18 +179,25 @@ def baselines(
         features = features_for(name, dm, encoder, nvdm_checkpoint, batch_size)
         classifier, c, dev_f1 = fit_on_dev(makers[name], features, dm, c_grid)
         result = {
-            "model": LABELS[name], "dataset": dm.corpus.name, "seed": seed, "status": "complete", "C": c,
-            "best_val_macro_f1": dev_f1, "time_total_s": time.perf_counter() - start,
+            "model": LABELS[name],
+            "dataset": dm.corpus.name,
+            "seed": seed,
+            "status": "complete",
+            "C": c,
+            "best_val_macro_f1": dev_f1,
+            "time_total_s": time.perf_counter() - start,
             **scores(dm, "test", one_hot_predictions(classifier, features["test"], dm), "test_"),
             "encoder": encoder if name.startswith("bert") else None,
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }  # fmt: skip
+        }
         path = Path(out) / dm.corpus.name / name / "results.json"
         with atomic_write(path) as f:
             json.dump(result, f, indent=2)
         written.append(result)
-        print(f"{LABELS[name]:14s} C={c:<6g} dev macro-F1 {dev_f1:.4f}  test macro-F1 {result['test_macro_f1']:.4f}  "
-              f"micro-F1 {result['test_micro_f1']:.4f}  ({result['time_total_s']:.0f} s) -> {path}")  # fmt: skip
+        print(
+            f"{LABELS[name]:14s} C={c:<6g} dev macro-F1 {dev_f1:.4f}  test macro-F1 {result['test_macro_f1']:.4f}  "
+            f"micro-F1 {result['test_micro_f1']:.4f}  ({result['time_total_s']:.0f} s) -> {path}"
+        )
     return written
 
 

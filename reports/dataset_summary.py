@@ -21,10 +21,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from jsonargparse import CLI
 
-from callbacks.files import atomic_write
 from datamodules.corpus import SPLIT_NAMES, Corpus, DataError, FileFormat, load_corpus
 from datamodules.tokens import SpecialTokens, load_tokenizer, tokenize_texts
-from models.pretrained import EncoderNotFoundError
+from utils.files import atomic_write
+from utils.pretrained import EncoderNotFoundError
 
 log = logging.getLogger(__name__)
 PERCENTILES = (50, 90, 99)
@@ -81,8 +81,11 @@ def to_markdown(summary: dict, tokenizer: str, top_labels: int) -> str:
     splits = summary["splits"]
     kind = "multi-label" if summary["multi_label"] else "single-label"
     lines = [f"# {summary['dataset']}: {summary['labels']} labels, {kind}", "", f"Tokens: `{tokenizer}`.", ""]
-    lines += ["| split | docs | labels present | labels/doc | docs with >1 label | words mean / p50 / p90 / p99 / max "
-              "| tokens mean / p50 / p90 / p99 / max |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "| split | docs | labels present | labels/doc | docs with >1 label | words mean / p50 / p90 / p99 / max "
+        "| tokens mean / p50 / p90 / p99 / max |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for split, s in splits.items():
         w, t = s["words"], s["tokens"]
         lines.append(
@@ -90,17 +93,26 @@ def to_markdown(summary: dict, tokenizer: str, top_labels: int) -> str:
             f"{s['multi_label_documents']:,} | {w['mean']} / {w['p50']:.0f} / {w['p90']:.0f} / {w['p99']:.0f} / "
             f"{w['max']:,} | {t['mean']} / {t['p50']:.0f} / {t['p90']:.0f} / {t['p99']:.0f} / {t['max']:,} |"
         )
-    lines += ["", "Padding the training split to N tokens (longer documents cut to N):", "",
-              "| N | docs longer than N | real tokens | padded tokens | padding share | padded / real |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "Padding the training split to N tokens (longer documents cut to N):",
+        "",
+        "| N | docs longer than N | real tokens | padded tokens | padding share | padded / real |",
+        "|---|---|---|---|---|---|",
+    ]
     for p in summary["padding_train"]:
         lines.append(
             f"| {p['n']} | {p['share_longer']:.1%} | {p['real_tokens']:,} | {p['padded_tokens']:,} | "
             f"{p['padding_share']:.1%} | {p['padded_over_real']}x |"
         )
     shown = list(summary["label_frequencies"].items())[:top_labels]
-    lines += ["", f"Label frequencies (documents; the {len(shown)} most frequent in train):", "",
-              "| label | train | dev | test |", "|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        f"Label frequencies (documents; the {len(shown)} most frequent in train):",
+        "",
+        "| label | train | dev | test |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {name} | {f['train']:,} | {f['dev']:,} | {f['test']:,} |" for name, f in shown]
     return "\n".join(lines) + "\n"
 
@@ -179,8 +191,9 @@ def dataset_summary(
         with atomic_write(folder / "summary.json") as f:
             json.dump(summary, f, indent=2)
         plot_lengths(token_lengths, sorted(lengths), f"{corpus.name}: document lengths", folder / "lengths.png")
-        plot_labels(summary["label_frequencies"], f"{corpus.name}: label frequencies", folder / "labels.png",
-                    top_labels)  # fmt: skip
+        plot_labels(
+            summary["label_frequencies"], f"{corpus.name}: label frequencies", folder / "labels.png", top_labels
+        )
         print(f"Written to {folder}/: summary.md, summary.json, lengths.png, labels.png")
     return summary
 

@@ -9,7 +9,7 @@ the test split's first documents.
 
 from __future__ import annotations
 
-from process_setup import restart_with_tuned_malloc
+from utils.process import restart_with_tuned_malloc
 
 if __name__ == "__main__":
     restart_with_tuned_malloc()
@@ -26,9 +26,9 @@ from lightning.pytorch import LightningModule
 from torch import nn
 
 import lightning_modules  # noqa: F401  (checkpoints may only load task classes already imported)
-from callbacks.files import atomic_write
-from callbacks.summary import hardware, model_label
 from datamodules import DocumentDataModule
+from utils.files import atomic_write
+from utils.hardware import hardware
 
 log = logging.getLogger(__name__)
 DATA_KEYS_IGNORED = ("predict_split", "predict_file", "augmentation", "teacher_logits")
@@ -38,8 +38,11 @@ def load_run(checkpoint: str) -> tuple[LightningModule, DocumentDataModule, dict
     """The task and its datamodule from a checkpoint written by ``cli.py fit``, and its results.json."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     task = LightningModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    data_args = {k: v for k, v in saved["datamodule_hyper_parameters"].items()
-                 if k not in DATA_KEYS_IGNORED and not k.startswith("_")}  # fmt: skip
+    data_args = {
+        k: v
+        for k, v in saved["datamodule_hyper_parameters"].items()
+        if k not in DATA_KEYS_IGNORED and not k.startswith("_")
+    }
     dm = DocumentDataModule(**data_args)
     dm.teacher_logits = saved["datamodule_hyper_parameters"].get("teacher_logits")  # for the KD- label only
     results_file = Path(checkpoint).parent.parent / "results.json"
@@ -83,7 +86,7 @@ def latency_per_doc(task: LightningModule, batches: list[dict], docs: int, repea
 
 def count_parameters(task: LightningModule) -> tuple[int, int]:
     """(all parameters, parameters outside embedding tables) of the model that predicts."""
-    model = task.ema.module if getattr(task, "ema", None) is not None else getattr(task, "student", None) or task.model
+    model = task.ema.module if getattr(task, "ema", None) is not None else task.model
     embedding = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Embedding))
     total = sum(p.numel() for p in model.parameters())
     return total, total - embedding
@@ -103,19 +106,21 @@ def efficiency(checkpoints: list[str], docs: int = 256, repeats: int = 3, out: s
         task, dm, results = load_run(checkpoint)
         total, non_embedding = count_parameters(task)
         row = {
-            "model": model_label(task, dm),
+            "model": task.run_label(dm),
             "checkpoint": checkpoint,
             "params_m": total / 1e6,
             "params_non_embedding_m": non_embedding / 1e6,
             "test_macro_f1": results.get("test_macro_f1"),
         }
         single = document_batches(dm, docs, 1)
-        row["flops_per_doc_m"] = sum(task.forward_flops(b) for b in single) / len(single) / 1e6
+        row["flops_per_doc_m"] = sum(float(task.forward_flops(b)) for b in single) / len(single) / 1e6
         row["latency_b1_ms"] = 1e3 * latency_per_doc(task, single, len(single), repeats)
         row["latency_b64_ms"] = 1e3 * latency_per_doc(task, document_batches(dm, docs, 64), len(single), repeats)
         rows.append(row)
-        print(f"{row['model']:16s} {row['params_m']:8.2f} M params  {row['flops_per_doc_m']:10.3g} MFLOPs/doc  "
-              f"{row['latency_b1_ms']:8.3f} ms/doc (b=1)  {row['latency_b64_ms']:8.3f} ms/doc (b=64)")  # fmt: skip
+        print(
+            f"{row['model']:16s} {row['params_m']:8.2f} M params  {row['flops_per_doc_m']:10.3g} MFLOPs/doc  "
+            f"{row['latency_b1_ms']:8.3f} ms/doc (b=1)  {row['latency_b64_ms']:8.3f} ms/doc (b=64)"
+        )
     teacher = rows[0]
     for row in rows:
         row["flops_ratio"] = teacher["flops_per_doc_m"] / row["flops_per_doc_m"]

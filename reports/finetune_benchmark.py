@@ -23,7 +23,7 @@ Ratios of documents/s (b/a, c/a, b/d) are given as min / median / max over the r
 
 from __future__ import annotations
 
-from process_setup import restart_with_tuned_malloc
+from utils.process import restart_with_tuned_malloc
 
 if __name__ == "__main__":
     restart_with_tuned_malloc()
@@ -41,14 +41,12 @@ import torch
 from jsonargparse import CLI
 from tqdm.auto import tqdm
 
-from callbacks.files import atomic_write
-from callbacks.memory import peak_memory_mb, release_freed_memory, reset_peak_memory
-from callbacks.summary import hardware
-from callbacks.throughput import measured_matmul_tflops
-from cli import hardware_precision
 from datamodules import DocumentDataModule
 from datamodules.corpus import load_corpus
 from lightning_modules import TopicBertTask
+from utils.files import atomic_write
+from utils.hardware import hardware, hardware_precision, measured_matmul_tflops
+from utils.memory import peak_memory_mb, release_freed_memory, reset_peak_memory
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +99,11 @@ class LightningClock(pl.Callback):
         self.clock.begin()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.clock.end(int(batch["attention_mask"].sum()), len(batch["doc_index"]) * self.docs_per_example,
-                       3.0 * pl_module.forward_flops(batch))  # fmt: skip
+        self.clock.end(
+            int(batch["attention_mask"].sum()),
+            len(batch["doc_index"]) * self.docs_per_example,
+            3.0 * float(pl_module.forward_flops(batch)),
+        )
 
 
 def sample_corpus(dataset: str, data_dir: str | None, documents: int, seed: int, folder: Path) -> tuple[Path, int]:
@@ -120,23 +121,56 @@ def sample_corpus(dataset: str, data_dir: str | None, documents: int, seed: int,
     return folder, len(train)
 
 
-def run_lightning(variant: str, folder: Path, encoder: str, max_length: int, batch_size: int,
-                  warmup_passes: int, accelerator: str, cache: str) -> StepClock:  # fmt: skip
-    paper = variant == "a"
+def run_lightning(
+    variant: str,
+    folder: Path,
+    encoder: str,
+    max_length: int,
+    batch_size: int,
+    warmup_passes: int,
+    accelerator: str,
+    cache: str,
+) -> StepClock:
+    paper, topic_model = variant == "a", variant.startswith("c")
     partitions = 1 if variant in ("a", "b") else max_length // int(variant[1:])
-    dm = DocumentDataModule(dataset=str(folder), tokenizer=encoder, max_length=max_length,
-                            num_partitions=partitions, batch_size=batch_size, min_freq=2, cache_dir=cache,
-                            pad_to_max_length=paper, length_bucketing=not paper)  # fmt: skip
-    model = TopicBertTask(encoder, dm.num_labels, dm.vocab_size, dm.multi_label, use_topic_model=variant[0] == "c",
-                          attn_implementation="eager" if paper else "sdpa")  # fmt: skip
+    dm = DocumentDataModule(
+        dataset=str(folder),
+        tokenizer=encoder,
+        max_length=max_length,
+        num_partitions=partitions,
+        batch_size=batch_size,
+        min_freq=2,
+        cache_dir=cache,
+        pad_to_max_length=paper,
+        length_bucketing=not paper,
+        bow=topic_model,
+    )
+    model = TopicBertTask(
+        encoder=encoder,
+        num_labels=dm.num_labels,
+        vocab_size=dm.vocab_size,
+        multi_label=dm.multi_label,
+        use_topic_model=topic_model,
+        attn_implementation="eager" if paper else "sdpa",
+    )
     precision = hardware_precision(accelerator)
     if paper:
         precision = "16-mixed" if precision != "32-true" else precision
     clock = StepClock()
-    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_epochs=warmup_passes + 1,
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-                         callbacks=[LightningClock(clock, warmup_passes)], use_distributed_sampler=False)  # fmt: skip
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,
+        max_epochs=warmup_passes + 1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[LightningClock(clock, warmup_passes)],
+        use_distributed_sampler=False,
+    )
     trainer.fit(model, datamodule=dm)
     return clock
 
@@ -151,13 +185,15 @@ def trainer_rows(corpus, tokenizer, max_length: int) -> list[dict]:
         targets = [[float(name in labels) for name in names] for labels in train.labels]
     else:
         targets = [names.index(labels[0]) for labels in train.labels]
-    return [{"input_ids": ids, "attention_mask": mask, "labels": target}
-            for ids, mask, target in zip(encoded["input_ids"], encoded["attention_mask"], targets,
-                                         strict=True)]  # fmt: skip
+    return [
+        {"input_ids": ids, "attention_mask": mask, "labels": target}
+        for ids, mask, target in zip(encoded["input_ids"], encoded["attention_mask"], targets, strict=True)
+    ]
 
 
-def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int, warmup_passes: int,
-                   accelerator: str) -> StepClock:  # fmt: skip
+def run_hf_trainer(
+    folder: Path, encoder: str, max_length: int, batch_size: int, warmup_passes: int, accelerator: str
+) -> StepClock:
     """The reference loop: ``AutoModelForSequenceClassification`` + ``Trainer`` + dynamic padding."""
     from transformers import (
         AutoModelForSequenceClassification,
@@ -168,17 +204,19 @@ def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int,
     )
 
     from datamodules.tokens import load_tokenizer
-    from models.pretrained import load_pretrained
-    from models.topicbert import encoder_forward_flops
+    from models.flops import count_encoder_flops
+    from utils.pretrained import load_pretrained
 
     corpus = load_corpus(str(folder), dev_size=0.1)
     tokenizer = load_tokenizer(encoder)
     rows = trainer_rows(corpus, tokenizer, max_length)
     problem = "multi_label_classification" if corpus.multi_label else "single_label_classification"
-    model = load_pretrained(AutoModelForSequenceClassification, encoder, num_labels=len(corpus.label_names),
-                            problem_type=problem)  # fmt: skip
+    model = load_pretrained(
+        AutoModelForSequenceClassification, encoder, num_labels=len(corpus.label_names), problem_type=problem
+    )
     prefix = model.base_model_prefix + "."
-    head = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith(prefix))
+    head = sum(2 * p.numel() for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith(prefix))
+    flops = count_encoder_flops(model.base_model).with_per_sequence(head)
     clock = StepClock()
     batches: list[dict] = []
 
@@ -194,8 +232,8 @@ def run_hf_trainer(folder: Path, encoder: str, max_length: int, batch_size: int,
 
         def on_step_end(self, args, state, control, **kwargs):
             batch = batches.pop(0)
-            lengths = batch["attention_mask"].sum(1).tolist()
-            clock.end(sum(lengths), len(lengths), 3.0 * encoder_forward_flops(model.base_model, lengths, head))
+            lengths = batch["attention_mask"].sum(1)
+            clock.end(int(lengths.sum()), len(lengths), 3.0 * float(flops.total(lengths)))
 
     collate = DataCollatorWithPadding(tokenizer)
 
@@ -252,13 +290,15 @@ def random_encoder_folder(config_name: str, tokenizer_source: str, folder: Path)
     from transformers import AutoModel
 
     from datamodules.tokens import load_tokenizer
-    from models.pretrained import encoder_config
+    from utils.pretrained import encoder_config
 
     config = encoder_config(config_name)
     tokenizer = load_tokenizer(tokenizer_source)
     if len(tokenizer) > config.vocab_size:
-        raise ValueError(f"The tokenizer of {tokenizer_source} has {len(tokenizer)} tokens but {config_name} "
-                         f"only {config.vocab_size} embeddings: pick a tokenizer of that vocabulary size.")  # fmt: skip
+        raise ValueError(
+            f"The tokenizer of {tokenizer_source} has {len(tokenizer)} tokens but {config_name} "
+            f"only {config.vocab_size} embeddings: pick a tokenizer of that vocabulary size."
+        )
     AutoModel.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
@@ -317,23 +357,46 @@ def finetune_benchmark(
                 if variant == "d":
                     clock = run_hf_trainer(folder, model_dir, max_length, batch_size, warmup_passes, accelerator)
                 else:
-                    clock = run_lightning(variant, folder, model_dir, max_length, batch_size, warmup_passes,
-                                          accelerator, str(Path(tmp) / "cache"))  # fmt: skip
+                    clock = run_lightning(
+                        variant,
+                        folder,
+                        model_dir,
+                        max_length,
+                        batch_size,
+                        warmup_passes,
+                        accelerator,
+                        str(Path(tmp) / "cache"),
+                    )
                 runs[variant].append(summarise(clock, epoch_documents, peak_memory_mb(device) - before, peak_tflops))
                 bar.update()
         bar.close()
     docs = {v: [r["docs_per_s"] for r in rs] for v, rs in runs.items()}
-    ratio = {name: spread([n / d for n, d in zip(docs[num], docs[den], strict=True)])
-             for name, num, den in [("b_over_a", "b", "a"), ("b_over_d", "b", "d"),
-                                    *((f"c{x}_over_a", f"c{x}", "a") for x in partition_lengths)]}  # fmt: skip
+    ratio = {
+        name: spread([n / d for n, d in zip(docs[num], docs[den], strict=True)])
+        for name, num, den in [
+            ("b_over_a", "b", "a"),
+            ("b_over_d", "b", "d"),
+            *((f"c{x}_over_a", f"c{x}", "a") for x in partition_lengths),
+        ]
+    }
     result = {
-        "machine": hardware(), "dataset": dataset, "encoder": encoder, "random_encoder": random_encoder,
-        "max_length": max_length, "matmul_peak_tflops": peak_tflops, "matmul_peak_dtype": peak_dtype,
-        "documents": documents, "batch_size": batch_size, "warmup_passes": warmup_passes, "repeats": repeats,
-        "runs": runs, "ratios": ratio,
-        "b_over_a": ratio["b_over_a"]["median"], "b_over_d": ratio["b_over_d"]["median"],
+        "machine": hardware(),
+        "dataset": dataset,
+        "encoder": encoder,
+        "random_encoder": random_encoder,
+        "max_length": max_length,
+        "matmul_peak_tflops": peak_tflops,
+        "matmul_peak_dtype": peak_dtype,
+        "documents": documents,
+        "batch_size": batch_size,
+        "warmup_passes": warmup_passes,
+        "repeats": repeats,
+        "runs": runs,
+        "ratios": ratio,
+        "b_over_a": ratio["b_over_a"]["median"],
+        "b_over_d": ratio["b_over_d"]["median"],
         "c_over_a": {str(x): ratio[f"c{x}_over_a"]["median"] for x in partition_lengths},
-    }  # fmt: skip
+    }
     markdown = to_markdown(result)
     print(markdown)
     if out:
@@ -344,28 +407,41 @@ def finetune_benchmark(
     return result
 
 
-NAMES = {"a": "a: BERT, padded to N, eager, random batches", "b": "b: BERT, all optimisations",
-         "d": "d: Hugging Face Trainer"}  # fmt: skip
+NAMES = {
+    "a": "a: BERT, padded to N, eager, random batches",
+    "b": "b: BERT, all optimisations",
+    "d": "d: Hugging Face Trainer",
+}
 
 
 def to_markdown(result: dict) -> str:
     model = f"`{result['encoder']}`"
     if result["random_encoder"]:
         model = f"{result['random_encoder']} (random weights, tokenizer of {model})"
-    lines = [f"# Fine-tuning speed: {result['dataset']}, {model}, N = {result['max_length']}", "",
-             f"Machine: {result['machine']}. {result['documents']} training documents per pass, batch "
-             f"{result['batch_size']}, timed on the pass after {result['warmup_passes']} untimed, "
-             f"{result['repeats']} repeats (medians; ratios min / median / max). Model "
-             f"FLOP utilisation (MFU) is against the measured {result['matmul_peak_dtype']} matmul peak of "
-             f"{result['matmul_peak_tflops']:,.2f} TFLOP/s; peak memory is what each variant added.", "",
-             "| variant | real tokens/s | docs/s | epoch (s) | model TFLOP/s | MFU | peak memory (MB) |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# Fine-tuning speed: {result['dataset']}, {model}, N = {result['max_length']}",
+        "",
+        f"Machine: {result['machine']}. {result['documents']} training documents per pass, batch "
+        f"{result['batch_size']}, timed on the pass after {result['warmup_passes']} untimed, "
+        f"{result['repeats']} repeats (medians; ratios min / median / max). Model "
+        f"FLOP utilisation (MFU) is against the measured {result['matmul_peak_dtype']} matmul peak of "
+        f"{result['matmul_peak_tflops']:,.2f} TFLOP/s; peak memory is what each variant added.",
+        "",
+        "| variant | real tokens/s | docs/s | epoch (s) | model TFLOP/s | MFU | peak memory (MB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     keys = ("tokens_per_s", "docs_per_s", "epoch_s", "model_tflops_per_s", "mfu", "peak_memory_mb")
     for variant, runs in result["runs"].items():
         name = NAMES.get(variant, f"{variant}: TopicBERT-{variant[1:]}, all optimisations")
         med = {k: statistics.median(r[k] for r in runs) for k in keys}
-        cells = [f"{med['tokens_per_s']:,.0f}", f"{med['docs_per_s']:.2f}", f"{med['epoch_s']:,.0f}",
-                 f"{med['model_tflops_per_s']:.3f}", f"{med['mfu']:.1%}", f"{med['peak_memory_mb']:,.0f}"]  # fmt: skip
+        cells = [
+            f"{med['tokens_per_s']:,.0f}",
+            f"{med['docs_per_s']:.2f}",
+            f"{med['epoch_s']:,.0f}",
+            f"{med['model_tflops_per_s']:.3f}",
+            f"{med['mfu']:.1%}",
+            f"{med['peak_memory_mb']:,.0f}",
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "| ratio (docs/s) | min | median | max |", "|---|---|---|---|"]
     for name, s in result["ratios"].items():

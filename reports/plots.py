@@ -24,8 +24,14 @@ def pareto_plot(rows: list[ModelRow], runs: list[dict], cost: str, label: str, p
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=150)
-    ax.scatter([r.get(cost) for r in runs], [r["test_macro_f1"] for r in runs], s=12, alpha=0.35,
-               color="tab:gray", label="runs")  # fmt: skip
+    ax.scatter(
+        [r.get(cost) for r in runs],
+        [r["test_macro_f1"] for r in runs],
+        s=12,
+        alpha=0.35,
+        color="tab:gray",
+        label="runs",
+    )
     xs = [getattr(r, cost) for r in rows]
     ys = [r.f1_mean for r in rows]
     front = pareto_front(xs, ys)
@@ -36,10 +42,24 @@ def pareto_plot(rows: list[ModelRow], runs: list[dict], cost: str, label: str, p
     # The frontier as a staircase through its points, continued to the right edge: everything below
     # and to the right of it is beaten by a cheaper or better model.
     right = max([*xs, *(r.get(cost) or 0.0 for r in runs)])
-    ax.step([xs[i] for i in front] + [right], [ys[i] for i in front] + [ys[front[-1]]], where="post",
-            color="tab:red", linewidth=1.5, label="Pareto front", zorder=2)  # fmt: skip
-    ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=140, facecolors="none", edgecolors="tab:red",
-               linewidths=1.5, zorder=4)  # fmt: skip
+    ax.step(
+        [xs[i] for i in front] + [right],
+        [ys[i] for i in front] + [ys[front[-1]]],
+        where="post",
+        color="tab:red",
+        linewidth=1.5,
+        label="Pareto front",
+        zorder=2,
+    )
+    ax.scatter(
+        [xs[i] for i in front],
+        [ys[i] for i in front],
+        s=140,
+        facecolors="none",
+        edgecolors="tab:red",
+        linewidths=1.5,
+        zorder=4,
+    )
     ax.set_xlabel(label)
     ax.set_ylabel("test macro-F1")
     ax.set_title(f"{rows[0].dataset}: macro-F1 vs {label}")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from jsonargparse import CLI
 
-from callbacks.wandb_logger import Mode, resolve_wandb_mode
 from reports.plots import pareto_plot
 from reports.table import ModelRow, load_results, summarize, to_markdown, write_table
+from scaffold.wandb_logger import Mode, resolve_wandb_mode
 
 log = logging.getLogger(__name__)
 FIGURES = {"time": ("time_total_s", "fine-tuning time T (s)"), "co2": ("co2_measured_g", "CO2, measured (g)")}
@@ -24,8 +24,19 @@ def log_to_wandb(rows: list[ModelRow], figures: list[Path], project: str, mode: 
 
     resolved, reason = resolve_wandb_mode(mode)
     run = wandb.init(project=project, job_type="report", mode=resolved, dir=str(figures[0].parent))
-    columns = ["dataset", "model", "seeds", "f1_mean", "f1_std", "retention", "time_epoch_s", "time_total_s",
-               "co2_measured_g", "co2_paper_eq_g", "energy_kwh"]  # fmt: skip
+    columns = [
+        "dataset",
+        "model",
+        "seeds",
+        "f1_mean",
+        "f1_std",
+        "retention",
+        "time_epoch_s",
+        "time_total_s",
+        "co2_measured_g",
+        "co2_paper_eq_g",
+        "energy_kwh",
+    ]
     table = wandb.Table(columns=columns, data=[[getattr(r, c) for c in columns] for r in rows])
     logged = {"table3": table}
     for key, (cost, label) in FIGURES.items():

@@ -12,7 +12,7 @@ equation. Writes JSON, CSV and a PNG. On a GPU, BERT-base with random weights in
 
 from __future__ import annotations
 
-from process_setup import restart_with_tuned_malloc
+from utils.process import restart_with_tuned_malloc
 
 if __name__ == "__main__":
     restart_with_tuned_malloc()
@@ -28,12 +28,12 @@ import torch
 from jsonargparse import CLI
 from tqdm.auto import tqdm
 
-from callbacks.energy import paper_co2_g
-from callbacks.files import atomic_write
-from callbacks.memory import peak_memory_mb, reset_peak_memory
-from callbacks.throughput import measured_matmul_tflops
-from models.pretrained import encoder_config, load_pretrained
-from models.topicbert import encoder_forward_flops
+from models.flops import SequenceFlops, count_encoder_flops
+from utils.carbon import paper_co2_g
+from utils.files import atomic_write
+from utils.hardware import measured_matmul_tflops
+from utils.memory import peak_memory_mb, reset_peak_memory
+from utils.pretrained import encoder_config, load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ def measure_length(
     dtype: torch.dtype | None,
     tracker,
     peak_tflops: float,
+    flops: SequenceFlops,
 ) -> dict:
     """Time, throughput, peak memory, energy and CO2 (measured and by the paper's equation) of one
     training step at one sequence length."""
@@ -87,7 +88,7 @@ def measure_length(
     measured = tracker.stop_task()
     memory = peak_memory_mb(device)
     seconds = statistics.fmean(times)
-    model_tflops = 3.0 * encoder_forward_flops(model, [length] * batch_size) / seconds / 1e12
+    model_tflops = 3.0 * batch_size * flops.of(length) / seconds / 1e12
     return {
         "length": length,
         "time_per_batch_s": seconds,
@@ -108,8 +109,11 @@ def plot(rows: list[dict], title: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     lengths = [r["length"] for r in rows]
-    panels = [("time_per_batch_s", "time per batch (s)"), ("peak_memory_mb", "peak memory (MiB)"),
-              ("co2_measured_per_batch_g", "CO2 per batch (g)")]  # fmt: skip
+    panels = [
+        ("time_per_batch_s", "time per batch (s)"),
+        ("peak_memory_mb", "peak memory (MiB)"),
+        ("co2_measured_per_batch_g", "CO2 per batch (g)"),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), dpi=150)
     for ax, (key, label) in zip(axes, panels, strict=True):
         ax.plot(lengths, [r[key] for r in rows], marker="o", label="measured" if "co2" in key else None)
@@ -164,22 +168,36 @@ def seqlen_cost(
         precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"
     dtype = {"bf16": torch.bfloat16, "16": torch.float16, "32": None}[precision]
     model = load_model(encoder, random_weights, attn_implementation).to(device).train()
+    flops = count_encoder_flops(model)
     on_cpu = device.type == "cpu"
     peak_tflops = measured_matmul_tflops(device, dtype or torch.float32, size=2048 if on_cpu else 8192)
-    tracker = OfflineEmissionsTracker(country_iso_code=country_iso_code, measure_power_secs=1, save_to_file=False,
-                                      log_level="error", allow_multiple_runs=True,
-                                      gpu_ids=[device.index or 0] if device.type == "cuda" else None)  # fmt: skip
+    tracker = OfflineEmissionsTracker(
+        country_iso_code=country_iso_code,
+        measure_power_secs=1,
+        save_to_file=False,
+        log_level="error",
+        allow_multiple_runs=True,
+        gpu_ids=[device.index or 0] if device.type == "cuda" else None,
+    )
     tracker.start()
     try:
-        rows = [measure_length(model, n, batch_size, steps, warmup, device, dtype, tracker, peak_tflops)
-                for n in tqdm(lengths, desc="sequence lengths", unit="length")]  # fmt: skip
+        rows = [
+            measure_length(model, n, batch_size, steps, warmup, device, dtype, tracker, peak_tflops, flops)
+            for n in tqdm(lengths, desc="sequence lengths", unit="length")
+        ]
     finally:
         tracker.stop()
     folder = Path(out)
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
-    meta = {"encoder": encoder, "batch_size": batch_size, "steps": steps, "precision": precision,
-            "attn_implementation": attn_implementation, "hardware": hardware,
-            "matmul_peak_tflops": peak_tflops}  # fmt: skip
+    meta = {
+        "encoder": encoder,
+        "batch_size": batch_size,
+        "steps": steps,
+        "precision": precision,
+        "attn_implementation": attn_implementation,
+        "hardware": hardware,
+        "matmul_peak_tflops": peak_tflops,
+    }
     with atomic_write(folder / "seqlen_cost.json") as f:
         json.dump(meta | {"rows": rows}, f, indent=2)
     with atomic_write(folder / "seqlen_cost.csv") as f:
@@ -189,10 +207,12 @@ def seqlen_cost(
     label = {"bf16": "bf16", "16": "fp16", "32": "fp32"}[precision]
     plot(rows, f"{encoder}: one training step, batch {batch_size}, {label}, {hardware}", folder / "seqlen_cost.png")
     for row in rows:
-        print(f"N={row['length']:4d}  {row['time_per_batch_s']:.3f} s/batch  {row['tokens_per_s']:.0f} tok/s  "
-              f"{row['peak_memory_mb']:.0f} MiB  MFU {row['mfu']:.1%}  "
-              f"{row['co2_measured_per_batch_g']:.2e} g CO2 (measured)  "
-              f"{row['co2_paper_eq_per_batch_g']:.2e} g (paper eq.)")  # fmt: skip
+        print(
+            f"N={row['length']:4d}  {row['time_per_batch_s']:.3f} s/batch  {row['tokens_per_s']:.0f} tok/s  "
+            f"{row['peak_memory_mb']:.0f} MiB  MFU {row['mfu']:.1%}  "
+            f"{row['co2_measured_per_batch_g']:.2e} g CO2 (measured)  "
+            f"{row['co2_paper_eq_per_batch_g']:.2e} g (paper eq.)"
+        )
     print(f"Written to {folder}/seqlen_cost.{{json,csv,png}}")
     return rows
 

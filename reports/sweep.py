@@ -54,19 +54,26 @@ class Run:
 
     def arguments(self, out: Path) -> list[str]:
         """``cli.py fit`` arguments that put this run's files in :meth:`folder`."""
-        loggers = [
-            {"class_path": "lightning.pytorch.loggers.CSVLogger",
-             "init_args": {"save_dir": str(out / self.dataset_key), "name": self.model, "version": f"seed{self.seed}"}},
-            {"class_path": "callbacks.wandb_logger.AutoWandbLogger",
-             "init_args": {"save_dir": str(out), "group": f"sweep-{self.dataset_key}",
-                           "name": f"{self.model}-seed{self.seed}"}},
-        ]  # fmt: skip
         return [
-            "--data.dataset", self.dataset, "--data.max_length", str(self.max_length),
-            "--data.num_partitions", str(self.num_partitions),
-            "--model.init_args.use_topic_model", str(self.topic_model).lower(),
-            "--seed_everything", str(self.seed), "--trainer.logger", json.dumps(loggers),
-        ]  # fmt: skip
+            "--data.dataset",
+            self.dataset,
+            "--data.max_length",
+            str(self.max_length),
+            "--data.num_partitions",
+            str(self.num_partitions),
+            "--model.init_args.use_topic_model",
+            str(self.topic_model).lower(),
+            "--seed_everything",
+            str(self.seed),
+            "--run.root",
+            str(out / self.dataset_key),
+            "--run.name",
+            self.model,
+            "--run.version",
+            f"seed{self.seed}",
+            "--wandb.group",
+            f"sweep-{self.dataset_key}",
+        ]
 
 
 def is_finished(folder: Path) -> bool:
@@ -116,8 +123,17 @@ def sweep(
             continue
         folder.parent.mkdir(parents=True, exist_ok=True)
         log_path = folder.with_name(f"{folder.name}.log")
-        command = [sys.executable, str(ROOT / "cli.py"), "fit", "--config", str(config_path), *run.arguments(out_dir),
-                   "--trainer.enable_progress_bar", "false", *overrides]  # fmt: skip
+        command = [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "fit",
+            "--config",
+            str(config_path),
+            *run.arguments(out_dir),
+            "--trainer.enable_progress_bar",
+            "false",
+            *overrides,
+        ]
         start = time.perf_counter()
         with log_path.open("w") as log_file:
             code = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT).returncode

@@ -14,7 +14,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from callbacks.files import atomic_write
+from utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,22 @@ def summarize(results: list[dict], baseline: str = "BERT-512") -> list[ModelRow]
     rows = []
     for (dataset, model), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], model_order(kv[0][1]))):
         f1 = [r["test_macro_f1"] for r in runs]
-        rows.append(ModelRow(
-            dataset, model, len(runs), statistics.fmean(f1), statistics.stdev(f1) if len(f1) > 1 else 0.0, None,
-            _mean([r.get("time_epoch_mean_s") for r in runs]), _mean([r.get("time_total_s") for r in runs]),
-            _mean([r.get("co2_measured_g") for r in runs]), _mean([r.get("co2_paper_eq_g") for r in runs]),
-            _mean([r.get("energy_kwh") for r in runs]), _mean([r.get("test_micro_f1") for r in runs]),
-        ))  # fmt: skip
+        rows.append(
+            ModelRow(
+                dataset,
+                model,
+                len(runs),
+                statistics.fmean(f1),
+                statistics.stdev(f1) if len(f1) > 1 else 0.0,
+                None,
+                _mean([r.get("time_epoch_mean_s") for r in runs]),
+                _mean([r.get("time_total_s") for r in runs]),
+                _mean([r.get("co2_measured_g") for r in runs]),
+                _mean([r.get("co2_paper_eq_g") for r in runs]),
+                _mean([r.get("energy_kwh") for r in runs]),
+                _mean([r.get("test_micro_f1") for r in runs]),
+            )
+        )
     base = {row.dataset: row.f1_mean for row in rows if row.model == baseline}
     for row in rows:
         if row.dataset in base and base[row.dataset] > 0:
@@ -104,8 +114,10 @@ def _cell(value: float, spec: str) -> str:
 
 
 def to_markdown(rows: list[ModelRow]) -> str:
-    head = ("| dataset | model | seeds | macro-F1 | micro-F1 | Rtn | T_epoch (s) | T (s) | CO2 measured (g) | "
-            "CO2 paper eq. (g) | energy (kWh) |")  # fmt: skip
+    head = (
+        "| dataset | model | seeds | macro-F1 | micro-F1 | Rtn | T_epoch (s) | T (s) | CO2 measured (g) | "
+        "CO2 paper eq. (g) | energy (kWh) |"
+    )
     lines = [head, "|" + "---|" * 11]
     for r in rows:
         retention = f"{100 * r.retention:.2f}%" if r.retention is not None else "-"

@@ -137,12 +137,33 @@ def in_tmp_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+def job_folder(home: Path) -> Path:
+    """The one job folder a run made under ``<home>/runs`` (named by the model's label and the dataset)."""
+    (folder,) = [p for p in (home / "runs").iterdir() if p.name != "wandb"]
+    return folder
+
+
 def tiny_args(corpus_dir, encoder_dir, config="configs/topicbert.yaml") -> list[str]:
     """CLI arguments: a shipped config on the tiny corpus and encoder, two quick epochs."""
     return [
-        "--config", str(ROOT / config),
-        "--data.dataset", str(corpus_dir), "--data.tokenizer", str(encoder_dir),
-        "--data.max_length", "32", "--data.num_partitions", "2", "--data.min_freq", "2", "--data.dev_size", "0.2",
-        "--data.batch_size", "8",
-        "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "2",
-    ]  # fmt: skip
+        "--config",
+        str(ROOT / config),
+        "--data.dataset",
+        str(corpus_dir),
+        "--data.tokenizer",
+        str(encoder_dir),
+        "--data.max_length",
+        "32",
+        "--data.num_partitions",
+        "2",
+        "--data.min_freq",
+        "2",
+        "--data.dev_size",
+        "0.2",
+        "--data.batch_size",
+        "8",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.max_epochs",
+        "2",
+    ]

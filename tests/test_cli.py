@@ -13,12 +13,13 @@ import torch
 import yaml
 
 from callbacks.prediction_writer import PredictionWriter
-from cli import hardware_precision, main
+from cli import main
 from datamodules.corpus import DataError
-from lightning_modules.checkpoints import CheckpointMismatchError
+from lightning_modules.base import CheckpointMismatchError
 from lightning_modules.topicbert_task import TopicBertTask
-from models.pretrained import EncoderNotFoundError
 from tests.conftest import ROOT, tiny_args, write_jsonl
+from utils.hardware import hardware_precision
+from utils.pretrained import EncoderNotFoundError
 
 CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml"))
 
@@ -104,11 +105,25 @@ def test_bert_baseline_config_runs_the_same_code_path(tiny_corpus_dir, tiny_enco
 
 
 def test_nvdm_pretraining_then_topicbert_starts_from_it(tiny_corpus_dir, tiny_encoder_dir):
-    nvdm = main([
-        "fit", "--config", str(ROOT / "configs/nvdm.yaml"), "--data.dataset", str(tiny_corpus_dir),
-        "--data.min_freq", "2", "--data.dev_size", "0.2", "--model.init_args.num_topics", "8",
-        "--trainer.max_epochs", "3", "--trainer.enable_progress_bar", "false",
-    ])  # fmt: skip
+    nvdm = main(
+        [
+            "fit",
+            "--config",
+            str(ROOT / "configs/nvdm.yaml"),
+            "--data.dataset",
+            str(tiny_corpus_dir),
+            "--data.min_freq",
+            "2",
+            "--data.dev_size",
+            "0.2",
+            "--model.init_args.num_topics",
+            "8",
+            "--trainer.max_epochs",
+            "3",
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
+    )
     topics = (Path(nvdm.trainer.log_dir) / "topics.txt").read_text().splitlines()
     assert len(topics) == 8 and topics[0].startswith("topic 0: ") and len(topics[0].split()) == 12
     assert 1 < nvdm.trainer.callback_metrics["test_perplexity"] < nvdm.datamodule.vocab_size * 2
@@ -117,10 +132,22 @@ def test_nvdm_pretraining_then_topicbert_starts_from_it(tiny_corpus_dir, tiny_en
     pretrained = torch.load(best, weights_only=True)["state_dict"]
 
     args = tiny_args(tiny_corpus_dir, tiny_encoder_dir)
-    cli = main([
-        "fit", *args, "--model.init_args.num_topics", "8", "--model.init_args.nvdm_checkpoint", best,
-        "--trainer.max_steps", "1", "--model.init_args.head_lr", "0", "--test_after_fit", "false",
-    ])  # fmt: skip
+    cli = main(
+        [
+            "fit",
+            *args,
+            "--model.init_args.num_topics",
+            "8",
+            "--model.init_args.nvdm_checkpoint",
+            best,
+            "--trainer.max_steps",
+            "1",
+            "--model.init_args.head_lr",
+            "0",
+            "--test_after_fit",
+            "false",
+        ]
+    )
     torch.testing.assert_close(cli.model.model.nvdm.decoder.weight, pretrained["model.decoder.weight"])
 
     with pytest.raises(CheckpointMismatchError, match="num_topics: checkpoint 8 vs model 100"):
@@ -138,10 +165,19 @@ def test_every_shipped_config_prints(config, capsys):
 
 def test_missing_data_files_error_and_no_run_folder(tmp_path, tiny_encoder_dir):
     with pytest.raises(DataError, match=r"r8-train-all-terms\.txt"):
-        main([
-            "fit", "--config", str(ROOT / "configs/topicbert.yaml"), "--data.data_dir", str(tmp_path / "nothing"),
-            "--data.tokenizer", str(tiny_encoder_dir), "--data.download", "false",
-        ])  # fmt: skip
+        main(
+            [
+                "fit",
+                "--config",
+                str(ROOT / "configs/topicbert.yaml"),
+                "--data.data_dir",
+                str(tmp_path / "nothing"),
+                "--data.tokenizer",
+                str(tiny_encoder_dir),
+                "--data.download",
+                "false",
+            ]
+        )
     assert not (tmp_path / "runs").exists() and not (tmp_path / "nothing").exists()
 
 
@@ -162,10 +198,20 @@ def test_unknown_config_key_is_rejected(tmp_path, capsys):
 
 def test_user_errors_print_one_line_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "fit", "--config", str(ROOT / "configs/nvdm.yaml"),
-         "--data.dataset", str(tmp_path / "missing")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "fit",
+            "--config",
+            str(ROOT / "configs/nvdm.yaml"),
+            "--data.dataset",
+            str(tmp_path / "missing"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert "error: Unknown dataset" in result.stderr and "Traceback" not in result.stderr
 
@@ -182,8 +228,20 @@ def test_precision_follows_the_hardware(monkeypatch):
 
 def test_compiled_encoder_trains_and_saves_eager_parameter_names(tiny_corpus_dir, tiny_encoder_dir):
     args = tiny_args(tiny_corpus_dir, tiny_encoder_dir)
-    cli = main(["fit", *args, "--model.init_args.compile_encoder", "true", "--model.init_args.num_topics", "8",
-                "--trainer.max_steps", "2", "--test_after_fit", "false"])  # fmt: skip
+    cli = main(
+        [
+            "fit",
+            *args,
+            "--model.init_args.compile_encoder",
+            "true",
+            "--model.init_args.num_topics",
+            "8",
+            "--trainer.max_steps",
+            "2",
+            "--test_after_fit",
+            "false",
+        ]
+    )
     assert cli.model.encoder_compiled
     saved = torch.load(cli.trainer.checkpoint_callback.last_model_path, weights_only=True)["state_dict"]
     assert not any("_orig_mod" in k for k in saved)
@@ -213,8 +271,19 @@ def test_checkpoint_of_other_data_is_refused_with_what_differs(fitted, tiny_corp
 
 
 def test_checkpoint_of_another_task_is_refused(fitted, tiny_corpus_dir):
-    args = ["test", "--config", str(ROOT / "configs/nvdm.yaml"), "--data.dataset", str(tiny_corpus_dir),
-            "--data.min_freq", "2", "--data.dev_size", "0.2", "--ckpt_path", fitted.best]  # fmt: skip
+    args = [
+        "test",
+        "--config",
+        str(ROOT / "configs/nvdm.yaml"),
+        "--data.dataset",
+        str(tiny_corpus_dir),
+        "--data.min_freq",
+        "2",
+        "--data.dev_size",
+        "0.2",
+        "--ckpt_path",
+        fitted.best,
+    ]
     with pytest.raises(
         CheckpointMismatchError, match=r"holds a lightning_modules\.TopicBertTask, but the config builds"
     ):
@@ -241,7 +310,7 @@ def test_broken_config_file_names_the_file_and_the_fix(tmp_path, text, message):
 
 
 def test_out_of_memory_names_the_batch_size_and_the_fix(tiny_corpus_dir, tiny_encoder_dir, monkeypatch):
-    from cli import BatchTooLargeError
+    from scaffold.errors import BatchTooLargeError
 
     def out_of_memory(self, batch, batch_idx):  # what a GPU raises; no GPU here to fill
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -27,10 +27,23 @@ class Teacher:
 
 def data_args(corpus_dir, encoder_dir) -> list[str]:
     return [
-        "--data.dataset", str(corpus_dir), "--data.tokenizer", str(encoder_dir), "--data.max_length", "32",
-        "--data.min_freq", "2", "--data.dev_size", "0.2", "--data.batch_size", "8",
-        "--data.augmentation.copies", str(COPIES), "--trainer.enable_progress_bar", "false",
-    ]  # fmt: skip
+        "--data.dataset",
+        str(corpus_dir),
+        "--data.tokenizer",
+        str(encoder_dir),
+        "--data.max_length",
+        "32",
+        "--data.min_freq",
+        "2",
+        "--data.dev_size",
+        "0.2",
+        "--data.batch_size",
+        "8",
+        "--data.augmentation.copies",
+        str(COPIES),
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +56,18 @@ def teacher(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory) -> Teacher:
     try:
         fitted = main(["fit", *args, "--trainer.max_epochs", "1", "--test_after_fit", "false"])
         checkpoint = str(home / fitted.trainer.checkpoint_callback.last_model_path)
-        predicted = main(["predict", *args, "--config", str(ROOT / "configs/distill/teacher.yaml"),
-                          "--data.augmentation.copies", str(COPIES), "--ckpt_path", checkpoint])  # fmt: skip
+        predicted = main(
+            [
+                "predict",
+                *args,
+                "--config",
+                str(ROOT / "configs/distill/teacher.yaml"),
+                "--data.augmentation.copies",
+                str(COPIES),
+                "--ckpt_path",
+                checkpoint,
+            ]
+        )
     finally:
         os.chdir(previous)
     logits = home / "runs/distill/r8-teacher-logits.npz"  # the path configs/distill/teacher.yaml names
@@ -68,11 +91,18 @@ def test_teacher_writes_logits_for_every_transfer_document(teacher, tiny_corpus_
 
 
 @pytest.mark.parametrize("student", ["bilstm", "kimcnn", "logreg"])
-def test_student_fits_on_teacher_logits_then_tests_from_its_checkpoint(student, teacher, tiny_corpus_dir,
-                                                                      tiny_encoder_dir):  # fmt: skip
-    args = ["--config", str(ROOT / f"configs/students/{student}.yaml"),
-            "--config", str(ROOT / "configs/distill/student.yaml"),
-            *data_args(tiny_corpus_dir, tiny_encoder_dir), "--data.teacher_logits", str(teacher.logits)]  # fmt: skip
+def test_student_fits_on_teacher_logits_then_tests_from_its_checkpoint(
+    student, teacher, tiny_corpus_dir, tiny_encoder_dir
+):
+    args = [
+        "--config",
+        str(ROOT / f"configs/students/{student}.yaml"),
+        "--config",
+        str(ROOT / "configs/distill/student.yaml"),
+        *data_args(tiny_corpus_dir, tiny_encoder_dir),
+        "--data.teacher_logits",
+        str(teacher.logits),
+    ]
     if student == "logreg":
         args += ["--data.tokenizer", "null"]
     fitted = main(["fit", *args, "--trainer.max_epochs", "2", "--trainer.log_every_n_steps", "1"])
@@ -91,9 +121,18 @@ def test_student_fits_on_teacher_logits_then_tests_from_its_checkpoint(student, 
 
 
 def test_student_without_teacher_trains_on_labels_alone(tiny_corpus_dir, tiny_encoder_dir):
-    fitted = main(["fit", "--config", str(ROOT / "configs/students/kimcnn.yaml"),
-                   *data_args(tiny_corpus_dir, tiny_encoder_dir), "--trainer.max_epochs", "1",
-                   "--trainer.log_every_n_steps", "1"])  # fmt: skip
+    fitted = main(
+        [
+            "fit",
+            "--config",
+            str(ROOT / "configs/students/kimcnn.yaml"),
+            *data_args(tiny_corpus_dir, tiny_encoder_dir),
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.log_every_n_steps",
+            "1",
+        ]
+    )
     logged = (Path(fitted.trainer.log_dir) / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "train_kd" not in logged and "train_loss" in logged
     results = json.loads((Path(fitted.trainer.log_dir) / "results.json").read_text())
@@ -108,16 +147,33 @@ def test_student_without_teacher_trains_on_labels_alone(tiny_corpus_dir, tiny_en
     ],
 )
 def test_student_refuses_logits_of_other_data(override, message, teacher, tiny_corpus_dir, tiny_encoder_dir):
-    args = ["fit", "--config", str(ROOT / "configs/students/kimcnn.yaml"),
-            "--config", str(ROOT / "configs/distill/student.yaml"), *data_args(tiny_corpus_dir, tiny_encoder_dir),
-            "--data.teacher_logits", str(teacher.logits), "--trainer.max_epochs", "1", *override]  # fmt: skip
+    args = [
+        "fit",
+        "--config",
+        str(ROOT / "configs/students/kimcnn.yaml"),
+        "--config",
+        str(ROOT / "configs/distill/student.yaml"),
+        *data_args(tiny_corpus_dir, tiny_encoder_dir),
+        "--data.teacher_logits",
+        str(teacher.logits),
+        "--trainer.max_epochs",
+        "1",
+        *override,
+    ]
     with pytest.raises(DataError, match=message):
         main(args)
 
 
 def test_student_refuses_a_missing_logits_file(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
-    args = ["fit", "--config", str(ROOT / "configs/students/kimcnn.yaml"),
-            "--config", str(ROOT / "configs/distill/student.yaml"), *data_args(tiny_corpus_dir, tiny_encoder_dir),
-            "--data.teacher_logits", str(tmp_path / "absent.npz")]  # fmt: skip
+    args = [
+        "fit",
+        "--config",
+        str(ROOT / "configs/students/kimcnn.yaml"),
+        "--config",
+        str(ROOT / "configs/distill/student.yaml"),
+        *data_args(tiny_corpus_dir, tiny_encoder_dir),
+        "--data.teacher_logits",
+        str(tmp_path / "absent.npz"),
+    ]
     with pytest.raises(DataError, match=r"Write them with `python cli\.py predict`"):
         main(args)

@@ -32,7 +32,7 @@ def test_main_job_reaches_macro_f1_on_r8(tmp_path, shared_data_dir, monkeypatch,
     )
     minutes = (time.perf_counter() - start) / 60
     assert result.returncode == 0, result.stderr[-3000:]
-    (metrics_file,) = (tmp_path / "runs" / "topicbert-r8").glob("version_*/metrics.csv")
+    (metrics_file,) = (tmp_path / "runs" / "topicbert-512-r8").glob("version_*/metrics.csv")
     rows = list(csv.DictReader(metrics_file.open()))
     test_f1 = next(float(r["test_macro_f1"]) for r in rows if r.get("test_macro_f1"))
     val_f1 = [float(r["val_macro_f1"]) for r in rows if r.get("val_macro_f1")]

@@ -29,8 +29,13 @@ class Fitted:
 def fitted(tiny_multilabel_dir, tiny_encoder_dir, tmp_path_factory) -> Fitted:
     """TopicBERT on the tiny multi-label corpus with per-label thresholds tuned on dev."""
     home = tmp_path_factory.mktemp("multilabel")
-    args = [*tiny_args(tiny_multilabel_dir, tiny_encoder_dir), "--model.init_args.num_topics", "8",
-            "--model.init_args.threshold_tuning", "per_class"]  # fmt: skip
+    args = [
+        *tiny_args(tiny_multilabel_dir, tiny_encoder_dir),
+        "--model.init_args.num_topics",
+        "8",
+        "--model.init_args.threshold_tuning",
+        "per_class",
+    ]
     previous = os.getcwd()
     os.chdir(home)
     try:
@@ -83,20 +88,50 @@ def test_predict_writes_label_sets_that_score_like_test(fitted):
 
 
 def test_bert_baseline_and_nvdm_run_on_multi_label_data(tiny_multilabel_dir, tiny_encoder_dir):
-    bert = main(["fit", *tiny_args(tiny_multilabel_dir, tiny_encoder_dir, "configs/bert.yaml"),
-                 "--trainer.max_epochs", "1"])  # fmt: skip
+    bert = main(
+        ["fit", *tiny_args(tiny_multilabel_dir, tiny_encoder_dir, "configs/bert.yaml"), "--trainer.max_epochs", "1"]
+    )
     assert bert.model.multi_label and 0.0 <= bert.trainer.callback_metrics["test_accuracy"] <= 1.0
-    nvdm = main(["fit", "--config", str(ROOT / "configs/nvdm.yaml"), "--data.dataset", str(tiny_multilabel_dir),
-                 "--data.min_freq", "2", "--data.dev_size", "0.2", "--trainer.max_epochs", "1",
-                 "--trainer.enable_progress_bar", "false"])  # fmt: skip
+    nvdm = main(
+        [
+            "fit",
+            "--config",
+            str(ROOT / "configs/nvdm.yaml"),
+            "--data.dataset",
+            str(tiny_multilabel_dir),
+            "--data.min_freq",
+            "2",
+            "--data.dev_size",
+            "0.2",
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
+    )
     assert torch.isfinite(nvdm.trainer.callback_metrics["test_perplexity"])
 
 
 @pytest.mark.parametrize("student", ["kimcnn", "logreg"])
 def test_students_train_on_multi_label_data(student, tiny_multilabel_dir, tiny_encoder_dir):
-    args = ["--config", str(ROOT / f"configs/students/{student}.yaml"), "--data.dataset", str(tiny_multilabel_dir),
-            "--data.dev_size", "0.2", "--data.min_freq", "2", "--data.batch_size", "8", "--trainer.max_epochs", "2",
-            "--trainer.enable_progress_bar", "false", "--model.init_args.threshold_tuning", "global"]  # fmt: skip
+    args = [
+        "--config",
+        str(ROOT / f"configs/students/{student}.yaml"),
+        "--data.dataset",
+        str(tiny_multilabel_dir),
+        "--data.dev_size",
+        "0.2",
+        "--data.min_freq",
+        "2",
+        "--data.batch_size",
+        "8",
+        "--trainer.max_epochs",
+        "2",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--model.init_args.threshold_tuning",
+        "global",
+    ]
     args += ["--data.tokenizer", "null"] if student == "logreg" else ["--data.tokenizer", str(tiny_encoder_dir)]
     fitted = main(["fit", *args])
     assert fitted.model.multi_label

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from callbacks.resume import find_last_checkpoint
 from cli import main
 from datamodules.batching import LengthBucketBatchSampler
-from tests.conftest import ROOT, tiny_args
+from scaffold.run import find_last_checkpoint
+from tests.conftest import ROOT, job_folder, tiny_args
 
 
 class KillAt(pl.Callback):
@@ -53,13 +53,21 @@ def assert_same_end(straight, resumed) -> None:
         torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6, msg=name)
     for metric in ("val_macro_f1", "val_loss"):
         assert float(resumed.trainer.callback_metrics[metric]) == pytest.approx(
-            float(straight.trainer.callback_metrics[metric]), abs=1e-6)  # fmt: skip
+            float(straight.trainer.callback_metrics[metric]), abs=1e-6
+        )
 
 
 @pytest.fixture(scope="module")
 def runs(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
-    args = [*tiny_args(tiny_corpus_dir, tiny_encoder_dir), "--model.init_args.num_topics", "8",
-            "--resume.every_n_train_steps", "4", "--test_after_fit", "false"]  # fmt: skip
+    args = [
+        *tiny_args(tiny_corpus_dir, tiny_encoder_dir),
+        "--model.init_args.num_topics",
+        "8",
+        "--resume.every_n_train_steps",
+        "4",
+        "--test_after_fit",
+        "false",
+    ]
     home = tmp_path_factory.mktemp("killed")
     straight, resumed, kill_at = kill_and_resume(args, tmp_path_factory.mktemp("straight"), home)
     return straight, resumed, home, kill_at
@@ -73,8 +81,17 @@ def test_resumed_run_ends_with_the_same_weights_and_metrics(runs):
 def test_a_student_resumes_with_its_ema_weights(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
     from tests.test_distill_cli import data_args
 
-    args = ["--config", str(ROOT / "configs/students/bilstm.yaml"), *data_args(tiny_corpus_dir, tiny_encoder_dir),
-            "--trainer.max_epochs", "2", "--resume.every_n_train_steps", "4", "--test_after_fit", "false"]  # fmt: skip
+    args = [
+        "--config",
+        str(ROOT / "configs/students/bilstm.yaml"),
+        *data_args(tiny_corpus_dir, tiny_encoder_dir),
+        "--trainer.max_epochs",
+        "2",
+        "--resume.every_n_train_steps",
+        "4",
+        "--test_after_fit",
+        "false",
+    ]
     straight, resumed, _ = kill_and_resume(args, tmp_path / "straight", tmp_path / "killed")
     assert resumed.model.ema is not None and int(resumed.model.ema.n_averaged) == straight.trainer.global_step
     assert_same_end(straight, resumed)
@@ -82,13 +99,16 @@ def test_a_student_resumes_with_its_ema_weights(tiny_corpus_dir, tiny_encoder_di
 
 def test_resume_reads_the_last_checkpoint_of_the_killed_run(runs):
     _, _, home, kill_at = runs
-    versions = sorted(p.name for p in (home / "runs/topicbert-r8").iterdir())
+    versions = sorted(p.name for p in (job_folder(home)).iterdir())
     assert versions == ["version_0", "version_1"]  # the killed run's folder is kept, the resume logs anew
-    folder = home / "runs/topicbert-r8/version_0/checkpoints"
+    folder = job_folder(home) / "version_0/checkpoints"
     assert [p.name for p in folder.glob("last*")] == ["last.ckpt"]  # one file, shared by both checkpoint callbacks
     killed = torch.load(folder / "last.ckpt", weights_only=False)
     assert killed["global_step"] == (kill_at - 1) // 4 * 4  # the last save before the kill
-    assert {"epoch", "batches_done"} <= set(killed["DocumentDataModule"])
+    per_epoch = kill_at - 6  # the kill was 6 steps into the second epoch
+    (position,) = killed["loops"]["fit_loop"]["state_dict"]["combined_loader"]  # the train loader's own state
+    assert position == {"epoch": 1, "batches_done": killed["global_step"] - per_epoch}
+    assert set(killed["DocumentDataModule"]) == {"label_names"}
     assert any("random_states" in state for state in killed["callbacks"].values())
 
 
@@ -100,9 +120,12 @@ def test_time_and_energy_totals_carry_over(runs):
     summary = timer.summary()
     assert summary["epochs"] == straight.trainer.max_epochs  # the killed run's first epoch counts
     assert summary["time_total_s"] > timer.earlier_s > 0  # and so does its training time
-    killed = home / "runs/topicbert-r8/version_0"
-    first_epoch = max(float(row["energy_kwh_total"]) for row in csv.DictReader((killed / "metrics.csv").open())
-                      if row.get("energy_kwh_total"))  # fmt: skip
+    killed = job_folder(home) / "version_0"
+    first_epoch = max(
+        float(row["energy_kwh_total"])
+        for row in csv.DictReader((killed / "metrics.csv").open())
+        if row.get("energy_kwh_total")
+    )
     saved = torch.load(killed / "checkpoints/last.ckpt", weights_only=False)["callbacks"]["EnergyTracker"]
     assert saved["totals"]["energy_kwh"] > first_epoch > 0  # the part of epoch 2 before the kill counts too
     tracker = next(cb for cb in resumed.trainer.callbacks if type(cb).__name__ == "EnergyTracker")
@@ -155,10 +178,18 @@ class PoisonBatches(pl.Callback):
 
 
 def poisoned_fit(home, tiny_corpus_dir, tiny_encoder_dir, steps, *extra):
-    args = [*tiny_args(tiny_corpus_dir, tiny_encoder_dir), "--model.init_args.num_topics", "8",
-            "--resume.every_n_train_steps", "2", "--test_after_fit", "false",
-            "--trainer.callbacks+=tests.test_resume.PoisonBatches", f"--trainer.callbacks.steps={steps}",
-            *extra]  # fmt: skip
+    args = [
+        *tiny_args(tiny_corpus_dir, tiny_encoder_dir),
+        "--model.init_args.num_topics",
+        "8",
+        "--resume.every_n_train_steps",
+        "2",
+        "--test_after_fit",
+        "false",
+        "--trainer.callbacks+=tests.test_resume.PoisonBatches",
+        f"--trainer.callbacks.steps={steps}",
+        *extra,
+    ]
     return fit(home, args)
 
 
@@ -167,7 +198,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_co
 
     with pytest.raises(NonFiniteLossError, match=r"Loss is nan at step 5 .*learning rate.*--ckpt_path last"):
         poisoned_fit(tmp_path, tiny_corpus_dir, tiny_encoder_dir, [5])
-    last = torch.load(tmp_path / "runs/topicbert-r8/version_0/checkpoints/last.ckpt", weights_only=False)
+    last = torch.load(job_folder(tmp_path) / "version_0/checkpoints/last.ckpt", weights_only=False)
     assert last["global_step"] == 4
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
 
@@ -188,9 +219,20 @@ def test_a_run_killed_by_sigkill_resumes_to_the_same_weights(tiny_corpus_dir, ti
 
     from tests.conftest import ROOT
 
-    args = [sys.executable, str(ROOT / "cli.py"), "fit", *tiny_args(tiny_corpus_dir, tiny_encoder_dir),
-            "--model.init_args.num_topics", "8", "--trainer.max_epochs", "4", "--resume.every_n_train_steps", "5",
-            "--test_after_fit", "false"]  # fmt: skip
+    args = [
+        sys.executable,
+        str(ROOT / "cli.py"),
+        "fit",
+        *tiny_args(tiny_corpus_dir, tiny_encoder_dir),
+        "--model.init_args.num_topics",
+        "8",
+        "--trainer.max_epochs",
+        "4",
+        "--resume.every_n_train_steps",
+        "5",
+        "--test_after_fit",
+        "false",
+    ]
     env = os.environ | {"WANDB_MODE": "disabled"}
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     for folder in (straight, killed):
@@ -198,7 +240,7 @@ def test_a_run_killed_by_sigkill_resumes_to_the_same_weights(tiny_corpus_dir, ti
     subprocess.run(args, cwd=straight, env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
     log = (tmp_path / "killed.log").open("w")
     process = subprocess.Popen(args, cwd=killed, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    last = killed / "runs/topicbert-r8/version_0/checkpoints/last.ckpt"
+    last = killed / "runs" / f"topicbert-16-{tiny_corpus_dir.name}" / "version_0/checkpoints/last.ckpt"
     deadline = time.monotonic() + 300
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -214,8 +256,8 @@ def test_a_run_killed_by_sigkill_resumes_to_the_same_weights(tiny_corpus_dir, ti
         stdin=subprocess.DEVNULL,
         timeout=600,
     )
-    final = torch.load(straight / "runs/topicbert-r8/version_0/checkpoints/last.ckpt", weights_only=False)
-    resumed = torch.load(killed / "runs/topicbert-r8/version_1/checkpoints/last.ckpt", weights_only=False)
+    final = torch.load(job_folder(straight) / "version_0/checkpoints/last.ckpt", weights_only=False)
+    resumed = torch.load(job_folder(killed) / "version_1/checkpoints/last.ckpt", weights_only=False)
     assert 0 < saved_step < final["global_step"] == resumed["global_step"]
     for name, value in final["state_dict"].items():
         torch.testing.assert_close(resumed["state_dict"][name], value, rtol=0, atol=1e-6, msg=name)

@@ -10,7 +10,8 @@ import torch
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 import callbacks.memory
-from callbacks.memory import PeakMemory, available_memory_share, rss_mb, trim_heap
+from callbacks.memory import PeakMemory
+from utils.memory import available_memory_share, rss_mb, trim_heap
 
 
 @pytest.mark.skipif(sys.platform != "linux" or not ctypes.util.find_library("c"), reason="glibc malloc_trim")
@@ -50,10 +51,19 @@ def test_peak_memory_trims_only_when_memory_runs_low(monkeypatch, tmp_path, enab
     trims = []
     monkeypatch.setattr(callbacks.memory, "available_memory_share", lambda: ShrinkingMemoryModel.share["now"])
     monkeypatch.setattr(callbacks.memory, "trim_heap", lambda: trims.append(1))
-    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=3, limit_val_batches=0,
-                         limit_test_batches=2, num_sanity_val_steps=0,
-                         callbacks=[PeakMemory(trim_cpu_heap=enabled, trim_below_available=0.25)], logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=3,
+        limit_val_batches=0,
+        limit_test_batches=2,
+        num_sanity_val_steps=0,
+        callbacks=[PeakMemory(trim_cpu_heap=enabled, trim_below_available=0.25)],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
     model = ShrinkingMemoryModel()
     trainer.fit(model)
     assert trainer.callback_metrics["peak_rss_mb"] > 0

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import wandb
 
-from callbacks.energy import paper_co2_g
 from cli import main
 from tests.conftest import ROOT, tiny_args
+from utils.carbon import paper_co2_g
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +108,23 @@ def test_wandb_offline_run_folder_holds_the_summary(telemetry_run):
 def test_ddp_on_two_cpu_processes_sums_energy_and_syncs_metrics(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
     args = tiny_args(tiny_corpus_dir, tiny_encoder_dir)
     run = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "fit", *args, "--trainer.strategy", "ddp", "--trainer.devices", "2",
-         "--trainer.accelerator", "cpu"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "fit",
+            *args,
+            "--trainer.strategy",
+            "ddp",
+            "--trainer.devices",
+            "2",
+            "--trainer.accelerator",
+            "cpu",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     (results_file,) = (tmp_path / "runs").rglob("results.json")
     results = json.loads(results_file.read_text())
@@ -126,10 +139,25 @@ def test_ddp_on_two_cpu_processes_sums_energy_and_syncs_metrics(tiny_corpus_dir,
     assert single.trainer.callback_metrics["test_macro_f1"].item() == pytest.approx(results["test_macro_f1"], abs=1e-6)
     # predict under DDP: rank 0 writes every document once
     predict = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "predict", *args, "--trainer.strategy", "ddp", "--trainer.devices", "2",
-         "--trainer.accelerator", "cpu", "--ckpt_path", best],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "predict",
+            *args,
+            "--trainer.strategy",
+            "ddp",
+            "--trainer.devices",
+            "2",
+            "--trainer.accelerator",
+            "cpu",
+            "--ckpt_path",
+            best,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert predict.returncode == 0, predict.stderr[-3000:]
     (predictions,) = (tmp_path / "runs").rglob("predictions.jsonl")
     ids = [json.loads(line)["id"] for line in predictions.read_text().splitlines()]

@@ -7,11 +7,13 @@ from datamodules.corpus import DataError, Split
 
 TRAIN = Split(
     ids=["a", "b", "c"],
-    texts=["The bank raised its rates. Investors sold shares quickly.",
-           "The team won the match. Fans cheered loudly in the stadium.",
-           "Scientists measured the atom. The experiment failed twice."],
+    texts=[
+        "The bank raised its rates. Investors sold shares quickly.",
+        "The team won the match. Fans cheered loudly in the stadium.",
+        "Scientists measured the atom. The experiment failed twice.",
+    ],
     labels=[["finance"], ["sport"], ["science"]],
-)  # fmt: skip
+)
 
 
 def test_transfer_set_is_deterministic_for_a_seed():

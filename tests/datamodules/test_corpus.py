@@ -63,7 +63,7 @@ def test_csv_with_chosen_columns_and_given_dev_split(tmp_path):
 def test_csv_missing_column_names_the_setting(tmp_path):
     for split in ("train", "test"):
         (tmp_path / f"{split}.csv").write_text("content,label\nhello,a\n")
-    with pytest.raises(DataError, match=r"no column 'text'.*data.text_fields"):
+    with pytest.raises(DataError, match=r"no column 'text'.*data.file_format.text_fields"):
         load_corpus(str(tmp_path))
 
 

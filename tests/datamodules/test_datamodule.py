@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from datamodules import DocumentDataModule
-from datamodules import documents as documents_module
+from datamodules import views as views_module
 from datamodules.batching import LengthBucketBatchSampler
 
 
@@ -40,8 +40,8 @@ def test_every_partition_carries_its_documents_bow_and_label(tiny_corpus_dir, ti
     dm = make_dm(tiny_corpus_dir, tiny_encoder_dir)
     dm.setup("fit")
     dataset = dm.datasets["train"]
-    bow = dm._bow_view[1]["train"].toarray()
-    labels = dm.label_matrix(dm.corpus["train"])
+    bow = dm.views.split("train").bow.toarray()
+    labels = dm.views.split("train").labels
     seen = set()
     for batch in dm.train_dataloader():
         for row, doc in enumerate(batch["doc_index"].tolist()):
@@ -68,11 +68,11 @@ def test_tokenisation_is_cached_and_not_repeated(tiny_corpus_dir, tiny_encoder_d
     def must_not_tokenise(*args, **kwargs):
         raise AssertionError("tokenised again despite a warm cache")
 
-    monkeypatch.setattr(documents_module, "tokenize_texts", must_not_tokenise)
+    monkeypatch.setattr(views_module, "tokenize_texts", must_not_tokenise)
     second = make_dm(tiny_corpus_dir, tiny_encoder_dir, num_partitions=1)  # N and p do not matter to the cache
     second.setup("fit")
     for split in ("train", "dev", "test"):
-        np.testing.assert_array_equal(second._token_view[split].ids, first._token_view[split].ids)
+        np.testing.assert_array_equal(second.views.split(split).tokens.ids, first.views.split(split).tokens.ids)
 
 
 def test_corrupt_cache_is_rebuilt(tiny_corpus_dir, tiny_encoder_dir, cache_dir):
@@ -81,7 +81,7 @@ def test_corrupt_cache_is_rebuilt(tiny_corpus_dir, tiny_encoder_dir, cache_dir):
         path.write_bytes(path.read_bytes()[:100])
     dm = make_dm(tiny_corpus_dir, tiny_encoder_dir)
     dm.prepare_data()
-    assert len(dm._token_view["test"]) == 30 and dm.vocab_size > 0
+    assert len(dm.views.split("test").tokens) == 30 and dm.vocab_size > 0
 
 
 def test_vocabulary_is_built_from_train_only(tmp_path, cache_dir):
@@ -93,7 +93,7 @@ def test_vocabulary_is_built_from_train_only(tmp_path, cache_dir):
     (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test_rows))
     dm = DocumentDataModule(dataset=str(tmp_path), tokenizer=None, min_freq=1, dev_size=2)
     assert dm.vocabulary.words == ["common", "words"]  # "here" is an NLTK stopword; "leakage" is test-only
-    test_bow = dm._bow_view[1]["test"].toarray()
+    test_bow = dm.views.split("test").bow.toarray()
     assert test_bow.sum(0).tolist() == [20.0, 0.0]
 
 
@@ -109,7 +109,7 @@ def test_predict_file_of_new_documents(tiny_corpus_dir, tiny_encoder_dir, cache_
     dm = make_dm(tiny_corpus_dir, tiny_encoder_dir, predict_file=str(new))
     dm.setup("predict")
     batch = next(iter(dm.predict_dataloader()))
-    assert dm.document_ids("predict") == ["n1", "n2"]
+    assert dm.documents("predict").ids == ["n1", "n2"]
     assert batch["labels"].sum() == 0 and batch["bow"].sum() > 0
 
 
@@ -145,16 +145,18 @@ def test_transfer_set_is_cached_and_read_back(tiny_corpus_dir, cache_dir, monkey
     from datamodules.augment import Augmentation
 
     augmentation = Augmentation(copies=2, mask_prob=0.2, swap_prob=0.2, seed=3)
-    first = DocumentDataModule(dataset=str(tiny_corpus_dir), tokenizer=None, min_freq=2, dev_size=0.2,
-                               augmentation=augmentation).transfer  # fmt: skip
+    first = DocumentDataModule(
+        dataset=str(tiny_corpus_dir), tokenizer=None, min_freq=2, dev_size=0.2, augmentation=augmentation
+    ).documents("transfer")
     assert len(list(cache_dir.rglob("*.npz"))) >= 1
 
     def rebuilt(*args):
         raise AssertionError("the cached transfer set should have been read")
 
-    monkeypatch.setattr(documents_module, "build_transfer_set", rebuilt)
-    again = DocumentDataModule(dataset=str(tiny_corpus_dir), tokenizer=None, min_freq=2, dev_size=0.2,
-                               augmentation=augmentation).transfer  # fmt: skip
+    monkeypatch.setattr(views_module, "build_transfer_set", rebuilt)
+    again = DocumentDataModule(
+        dataset=str(tiny_corpus_dir), tokenizer=None, min_freq=2, dev_size=0.2, augmentation=augmentation
+    ).documents("transfer")
     assert again.ids == first.ids and again.texts == first.texts and again.labels == first.labels
     assert len(first.ids) == 3 * 72 and first.texts[72:] != first.texts[:72]
 
@@ -183,19 +185,22 @@ def test_bucketing_off_gives_random_batches_of_every_example():
 def test_predict_file_of_a_named_dataset_is_read_with_its_fields(tmp_path, cache_dir):
     folder = tmp_path / "reuters21578"
     folder.mkdir()
-    rows = "".join(json.dumps({"id": i, "labels": ["earn"], "title": f"T{i}", "text": f"body {i}"}) + "\n"
-                   for i in range(6))  # fmt: skip
+    rows = "".join(
+        json.dumps({"id": i, "labels": ["earn"], "title": f"T{i}", "text": f"body {i}"}) + "\n" for i in range(6)
+    )
     for split in ("train", "test"):
         (folder / f"modapte90_{split}.jsonl.gz").write_bytes(gzip.compress(rows.encode()))
     new = tmp_path / "new.jsonl"
     new.write_text(json.dumps({"id": "n1", "title": "PROFIT UP", "text": "net rose"}) + "\n")
-    dm = DocumentDataModule(dataset="reuters21578", data_dir=str(tmp_path), tokenizer=None, dev_size=2,
-                            predict_file=str(new))  # fmt: skip
+    dm = DocumentDataModule(
+        dataset="reuters21578", data_dir=str(tmp_path), tokenizer=None, dev_size=2, predict_file=str(new)
+    )
     assert dm.documents("predict").texts == ["PROFIT UP\nnet rose"]
 
 
-def test_a_ten_megabyte_document_is_counted_whole_and_cut_to_its_partitions(tiny_corpus_dir, tiny_encoder_dir,
-                                                                            cache_dir, tmp_path):  # fmt: skip
+def test_a_ten_megabyte_document_is_counted_whole_and_cut_to_its_partitions(
+    tiny_corpus_dir, tiny_encoder_dir, cache_dir, tmp_path
+):
     rows = [json.loads(line) for line in (tiny_corpus_dir / "train.jsonl").read_text().splitlines()]
     rows.append({"id": "huge", "label": "sport", "text": " ".join(["goal match team bank"] * 500_000)})  # 10 MB
     folder = tmp_path / "huge"
@@ -204,12 +209,12 @@ def test_a_ten_megabyte_document_is_counted_whole_and_cut_to_its_partitions(tiny
     (folder / "test.jsonl").write_text((tiny_corpus_dir / "test.jsonl").read_text())
     dm = make_dm(folder, tiny_encoder_dir)
     dm.setup("fit")
-    split = next(s for s in ("train", "dev") if "huge" in dm.datasets[s].ids)
-    dataset, doc = dm.datasets[split], dm.datasets[split].ids.index("huge")
+    split = next(s for s in ("train", "dev") if "huge" in dm.documents(s).ids)
+    dataset, doc = dm.datasets[split], dm.documents(split).ids.index("huge")
     parts = [dataset.parts[i] for i, d in enumerate(dataset.doc_index) if d == doc]
     assert len(parts) == 2 and all(len(p) == 12 for p in parts)  # p = 2 partitions of x = 24 / 2 tokens
     in_vocabulary = sum(w in dm.vocabulary.index for w in ("goal", "match", "team", "bank"))
-    assert in_vocabulary and dm.bow(split)[doc].sum() == 500_000 * in_vocabulary  # every word counted
+    assert in_vocabulary and dm.views.split(split).bow[doc].sum() == 500_000 * in_vocabulary  # every word counted
 
 
 def test_bucket_window_is_a_setting_and_must_be_positive(tiny_corpus_dir, tiny_encoder_dir, cache_dir):
@@ -221,3 +226,33 @@ def test_bucket_window_is_a_setting_and_must_be_positive(tiny_corpus_dir, tiny_e
     assert plain.train_dataloader().batch_sampler.bucket_batches == 0  # random batches
     with pytest.raises(ValueError, match="length_bucketing: false"):
         make_dm(tiny_corpus_dir, tiny_encoder_dir, bucket_batches=0)
+
+
+def test_without_the_bag_of_words_no_vocabulary_is_built(tiny_corpus_dir, tiny_encoder_dir, cache_dir):
+    dm = make_dm(tiny_corpus_dir, tiny_encoder_dir, bow=False)
+    dm.prepare_data()
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert "bow" not in batch and dm.vocab_size == 0
+    assert not (cache_dir / "bow").exists() and (cache_dir / "tokens").is_dir()
+
+
+def test_the_train_loader_resumes_from_its_own_state(tiny_corpus_dir, tiny_encoder_dir, cache_dir):
+    dm = make_dm(tiny_corpus_dir, tiny_encoder_dir)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    loader.batch_sampler.set_epoch(1)
+    full = [b["example_index"].tolist() for b in loader]
+    partway = iter(loader)
+    for _ in range(3):
+        next(partway)
+    state = loader.state_dict()
+    assert state == {"epoch": 1, "batches_done": 3}
+    resumed = make_dm(tiny_corpus_dir, tiny_encoder_dir)
+    resumed.setup("fit")
+    again = resumed.train_dataloader()
+    again.load_state_dict(state)
+    rest = iter(again)
+    assert [next(rest)["example_index"].tolist() for _ in range(2)] == full[3:5]
+    assert again.state_dict() == {"epoch": 1, "batches_done": 5}  # counts the batches skipped on resume
+    assert [b["example_index"].tolist() for b in rest] == full[5:]

@@ -80,8 +80,9 @@ def test_label_bits_name_labels_so_they_sort_by_position(tmp_path):
     lines = "".join(f"{'0' * i}1{'0' * (11 - i)}\tdoc {i}\n" for i in range(12))
     for split in ("train", "test"):
         (tmp_path / f"{split}.tsv").write_text(lines)
-    corpus = load_corpus(str(tmp_path), file_format=FileFormat(columns=("label", "text"), label_format="bits"),
-                         dev_size=2)  # fmt: skip
+    corpus = load_corpus(
+        str(tmp_path), file_format=FileFormat(columns=("label", "text"), label_format="bits"), dev_size=2
+    )
     assert corpus.label_names == [f"{i:02d}" for i in range(12)]
 
 
@@ -95,7 +96,7 @@ def test_bits_that_are_not_bits_are_an_error(tmp_path):
 def test_headerless_file_read_with_a_header_names_the_fix(tmp_path):
     for split in ("train", "test"):
         (tmp_path / f"{split}.tsv").write_text("earn\tprofit rose\nacq\tbought a firm\n")
-    with pytest.raises(DataError, match=r"data\.columns"):
+    with pytest.raises(DataError, match=r"data\.file_format\.columns"):
         load_corpus(str(tmp_path))
 
 
@@ -116,6 +117,6 @@ def test_datamodule_passes_columns_and_label_format_to_the_reader(tmp_path):
 
     for split in ("train", "test"):
         (tmp_path / f"{split}.tsv").write_text("".join(f"{'10' if i % 2 else '11'}\tdoc {i}\n" for i in range(10)))
-    dm = DocumentDataModule(dataset=str(tmp_path), tokenizer=None, columns=["label", "text"], label_format="bits",
-                            dev_size=2)  # fmt: skip
+    fmt = FileFormat(columns=("label", "text"), label_format="bits")
+    dm = DocumentDataModule(dataset=str(tmp_path), tokenizer=None, file_format=fmt, dev_size=2)
     assert dm.multi_label and dm.label_names == ["0", "1"] and dm.num_labels == 2

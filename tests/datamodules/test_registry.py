@@ -43,8 +43,17 @@ NEWSGROUPS = {
 
 
 def test_every_named_dataset_of_the_papers_is_registered():
-    assert {"r8", "20ng", "imdb", "reuters21578", "ohsumed", "ohsumed_multilabel", "ag_news", "aapd",
-            "yelp2014"} <= set(DATASETS)  # fmt: skip
+    assert {
+        "r8",
+        "20ng",
+        "imdb",
+        "reuters21578",
+        "ohsumed",
+        "ohsumed_multilabel",
+        "ag_news",
+        "aapd",
+        "yelp2014",
+    } <= set(DATASETS)
     for spec in DATASETS.values():
         assert {"train", "test"} <= set(spec.files)
         assert spec.downloads or spec.instructions, "each dataset either downloads or says where to get it"
@@ -113,11 +122,17 @@ def test_fetch_with_a_wrong_checksum_leaves_nothing(tmp_path):
 
 
 def test_imdb_archive_conversion(tmp_path):
-    make_tar(tmp_path / "aclImdb_v1.tar.gz", {
-        "aclImdb/train/pos/10_9.txt": b"great film", "aclImdb/train/pos/2_8.txt": b"fine<br />film",
-        "aclImdb/train/neg/0_1.txt": b"awful", "aclImdb/train/unsup/5_0.txt": b"no label",
-        "aclImdb/test/neg/3_2.txt": b"bad", "aclImdb/README": b"readme",
-    })  # fmt: skip
+    make_tar(
+        tmp_path / "aclImdb_v1.tar.gz",
+        {
+            "aclImdb/train/pos/10_9.txt": b"great film",
+            "aclImdb/train/pos/2_8.txt": b"fine<br />film",
+            "aclImdb/train/neg/0_1.txt": b"awful",
+            "aclImdb/train/unsup/5_0.txt": b"no label",
+            "aclImdb/test/neg/3_2.txt": b"bad",
+            "aclImdb/README": b"readme",
+        },
+    )
     converters.imdb(tmp_path)
     train = read_rows(tmp_path / "train.jsonl.gz")
     assert [r["id"] for r in train] == ["train/neg/0_1", "train/pos/2_8", "train/pos/10_9"]
@@ -130,7 +145,11 @@ def test_ag_news_conversion_names_the_classes(tmp_path):
     (tmp_path / "test.csv").write_text('"2","Derby","Draw"\n')
     converters.ag_news(tmp_path)
     assert read_rows(tmp_path / "train.jsonl.gz")[0] == {
-        "id": "train-1", "label": "Business", "title": "Stocks rise", "text": "Markets, up"}  # fmt: skip
+        "id": "train-1",
+        "label": "Business",
+        "title": "Stocks rise",
+        "text": "Markets, up",
+    }
     corpus = load_corpus(str(tmp_path), dev_size=1)  # the prepared files read like any folder
     assert corpus.label_names == ["Business", "Sports"]
 
@@ -138,11 +157,19 @@ def test_ag_news_conversion_names_the_classes(tmp_path):
 def test_ohsumed_archive_gives_single_and_multi_label_forms(tmp_path):
     root = tmp_path / "data"
     (root / "ohsumed").mkdir(parents=True)
-    docs = {"training/C01/0000001": b"heart valve", "training/C04/0000001": b"heart valve",
-            "training/C04/0000002": b"tumour", "training/C01/0000003": b"infection",
-            "test/C01/0000010": b"bacteria", "test/C04/0000011": b"cancer", "test/C01/0000011": b"cancer"}  # fmt: skip
-    make_tar(root / "ohsumed" / "ohsumed-first-20000-docs.tar.gz",
-             {f"ohsumed-first-20000-docs/{k}": v for k, v in docs.items()})  # fmt: skip
+    docs = {
+        "training/C01/0000001": b"heart valve",
+        "training/C04/0000001": b"heart valve",
+        "training/C04/0000002": b"tumour",
+        "training/C01/0000003": b"infection",
+        "test/C01/0000010": b"bacteria",
+        "test/C04/0000011": b"cancer",
+        "test/C01/0000011": b"cancer",
+    }
+    make_tar(
+        root / "ohsumed" / "ohsumed-first-20000-docs.tar.gz",
+        {f"ohsumed-first-20000-docs/{k}": v for k, v in docs.items()},
+    )
     multi = load_corpus("ohsumed_multilabel", str(root), dev_size=1)
     assert multi.multi_label and multi.label_names == ["C01", "C04"]
     labels = dict(zip(multi["test"].ids, multi["test"].labels, strict=True))

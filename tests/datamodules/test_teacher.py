@@ -6,9 +6,15 @@ from datamodules.teacher import TeacherLogits
 
 
 def make(tmp_path, **overrides):
-    fields = {"ids": ["a", "b", "c"], "logits": np.arange(6, dtype=np.float32).reshape(3, 2),
-              "label_names": ["x", "y"], "multi_label": False, "split": "transfer", "data_fingerprint": "f1",
-              "teacher": {"model": "TopicBERT-512", "checkpoint_sha256": "abc"}} | overrides  # fmt: skip
+    fields = {
+        "ids": ["a", "b", "c"],
+        "logits": np.arange(6, dtype=np.float32).reshape(3, 2),
+        "label_names": ["x", "y"],
+        "multi_label": False,
+        "split": "transfer",
+        "data_fingerprint": "f1",
+        "teacher": {"model": "TopicBERT-512", "checkpoint_sha256": "abc"},
+    } | overrides
     path = tmp_path / "t.npz"
     TeacherLogits(**fields).save(path)
     return path

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from datamodules.tokens import SpecialTokens, load_tokenizer, partition, tokenize_texts
-from models.pretrained import EncoderNotFoundError
+from utils.pretrained import EncoderNotFoundError
 
 SPECIAL = SpecialTokens(prefix=(101,), suffix=(102,), pad_id=0)
 

@@ -59,18 +59,26 @@ def test_default_lambda_is_the_papers():
 def test_ema_weights_serve_evaluation_and_trail_the_trained_ones():
     from lightning_modules.student_tasks import LogRegStudent
 
+    torch.manual_seed(0)
     task = LogRegStudent(num_features=6, num_labels=3, lr=0.5, ema_decay=0.9)
     batch = {"tfidf": torch.eye(6)[:4].to_sparse(), "labels": F.one_hot(torch.tensor([0, 1, 2, 0]), 3).float()}
     optimiser = task.configure_optimizers()
-    for _ in range(5):
-        loss = task.compute_losses(batch, task(batch))["loss"]
+    start = task.model.linear.weight.detach().clone()
+
+    def closure():
         optimiser.zero_grad()
+        loss = task.compute_losses(batch, task(batch))["loss"]
         loss.backward()
-        optimiser.step()
-        task.on_train_batch_end(None, batch, 0)
-    trained, averaged = task.student.linear.weight, task.ema.module.linear.weight
-    assert not torch.allclose(trained, averaged)  # the average lags behind the trained weights
+        return loss
+
+    for step in range(5):
+        task.optimizer_step(0, step, optimiser, closure)  # the hook Lightning calls: step, then the average
+    trained, averaged = task.model.linear.weight, task.ema.module.linear.weight
+    assert int(task.ema.n_averaged) == 5
+    assert not torch.allclose(averaged, start)  # the average moved with the steps ...
+    assert not torch.allclose(trained, averaged)  # ... and lags behind the trained weights
+    # with decay 0.9 the average is the exponential average of the weights after each step
     task.eval()
     torch.testing.assert_close(task(batch).logits, task.ema.module(batch["tfidf"]))
     task.train()
-    torch.testing.assert_close(task(batch).logits, task.student(batch["tfidf"]))
+    torch.testing.assert_close(task(batch).logits, task.model(batch["tfidf"]))

@@ -65,8 +65,12 @@ def test_metrics_use_per_label_thresholds():
 def test_multi_label_documents_average_their_partition_sigmoids_before_the_threshold():
     agg = DocumentAggregator()
     # document 7: partition A is sure of label 0, partition B of label 1; document 3 has one partition
-    agg.update(torch.tensor([7, 3]), torch.tensor([0, 1]), torch.tensor([[0.9, 0.2], [0.1, 0.8]]),
-               torch.tensor([[1.0, 1.0], [0.0, 1.0]]))  # fmt: skip
+    agg.update(
+        torch.tensor([7, 3]),
+        torch.tensor([0, 1]),
+        torch.tensor([[0.9, 0.2], [0.1, 0.8]]),
+        torch.tensor([[1.0, 1.0], [0.0, 1.0]]),
+    )
     agg.update(torch.tensor([7]), torch.tensor([2]), torch.tensor([[0.3, 0.9]]), torch.tensor([[1.0, 1.0]]))
     docs, probs, targets = agg.compute()
     assert docs.tolist() == [3, 7]

@@ -59,9 +59,9 @@ def test_flop_formulas_match_the_counter(embedding):
     cnn = KimCNN(embedding, 3, maps=4).eval()
     with FlopCounterMode(display=False) as counter:
         cnn(ids, mask)
-    assert cnn.forward_flops(20) == pytest.approx(counter.get_total_flops(), rel=1e-6)
+    assert float(cnn.forward_flops(torch.tensor([20]))) == pytest.approx(counter.get_total_flops(), rel=1e-6)
     lstm = BiLSTM(embedding, 3, hidden_size=8)
-    assert lstm.forward_flops(20) == 2 * 4 * 8 * (16 + 8) * 2 * 20 + 2 * 16 * 3
+    assert float(lstm.forward_flops(torch.tensor([20, 5]))) == 2 * 4 * 8 * (16 + 8) * 2 * 25 + 2 * 2 * 16 * 3
 
 
 def test_sparse_logistic_regression_equals_dense_linear():
@@ -69,4 +69,4 @@ def test_sparse_logistic_regression_equals_dense_linear():
     model = SparseLogisticRegression(6, 2)
     dense = torch.tensor([[0.0, 1.5, 0.0, 0.0, 2.0, 0.0], [0.3, 0.0, 0.0, 0.0, 0.0, 0.0]])
     torch.testing.assert_close(model(dense.to_sparse()), model.linear(dense))
-    assert model.forward_flops(3) == 2 * 3 * 2
+    assert float(model.forward_flops(dense.to_sparse())) == 2 * 3 * 2

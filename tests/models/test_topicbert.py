@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from models.flops import count_encoder_flops, dense_flops
 from models.nvdm import NVDM
-from models.topicbert import TopicBert, encoder_forward_flops, load_encoder
+from models.topicbert import TopicBert, load_encoder
 
 
 @pytest.fixture(scope="module")
@@ -68,24 +69,26 @@ def test_distilbert_encoder_works_through_the_same_path(tmp_path, tiny_encoder_d
     assert model(ids, mask, bow).logits.shape == (3, 3)
 
 
-def test_flop_formula_matches_the_counter_with_eager_attention(tiny_encoder_dir):
+def test_forward_flops_match_the_counter_for_a_batch_of_partitions(tiny_encoder_dir):
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = TopicBert(load_encoder(str(tiny_encoder_dir), "eager"), 4, NVDM(30, 6, 8)).eval()
-    ids = torch.randint(5, 40, (1, 24))
+    model = TopicBert(load_encoder(str(tiny_encoder_dir)), 4, NVDM(30, 6, 8)).eval()
+    ids = torch.randint(5, 40, (2, 24))
+    model.encoder.set_attn_implementation("eager")  # the counter's reference
     with FlopCounterMode(display=False) as counter:
-        model(ids, torch.ones_like(ids), torch.rand(1, 30))
-    assert model.forward_flops([24]) == pytest.approx(counter.get_total_flops(), rel=1e-6)
+        model(ids, torch.ones_like(ids), torch.rand(2, 30))
+    assert float(model.forward_flops(torch.tensor([24, 24]))) == pytest.approx(counter.get_total_flops(), rel=1e-6)
 
 
-def test_flop_formula_counts_a_pooler_and_head_once_per_sequence(tiny_encoder_dir):
+def test_flops_count_a_pooler_and_head_once_per_sequence(tiny_encoder_dir):
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_encoder_dir, num_labels=5,
-                                                               attn_implementation="eager").eval()  # fmt: skip
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_encoder_dir, num_labels=5, attn_implementation="eager"
+    ).eval()
     ids = torch.randint(5, 40, (1, 17))
     with FlopCounterMode(display=False) as counter:
         model(input_ids=ids, attention_mask=torch.ones_like(ids))
-    head = model.classifier.weight.numel()
-    assert encoder_forward_flops(model.base_model, [17], head) == pytest.approx(counter.get_total_flops(), rel=1e-6)
+    flops = count_encoder_flops(model.base_model).with_per_sequence(dense_flops(model.classifier))
+    assert flops.of(17) == pytest.approx(counter.get_total_flops(), rel=1e-6)

@@ -18,10 +18,13 @@ def test_padding_cost_by_hand():
 
 def test_summary_of_a_multi_label_folder(tiny_multilabel_dir, tiny_encoder_dir, tmp_path):
     out = tmp_path / "summary"
-    summary = dataset_summary(str(tiny_multilabel_dir), tokenizer=str(tiny_encoder_dir), lengths=[16, 64],
-                              dev_size=0.25, out=str(out))  # fmt: skip
-    rows = {split: [json.loads(line) for line in (tiny_multilabel_dir / f"{split}.jsonl").read_text().splitlines()]
-            for split in ("train", "test")}  # fmt: skip
+    summary = dataset_summary(
+        str(tiny_multilabel_dir), tokenizer=str(tiny_encoder_dir), lengths=[16, 64], dev_size=0.25, out=str(out)
+    )
+    rows = {
+        split: [json.loads(line) for line in (tiny_multilabel_dir / f"{split}.jsonl").read_text().splitlines()]
+        for split in ("train", "test")
+    }
     splits = summary["splits"]
     assert (splits["train"]["documents"], splits["dev"]["documents"], splits["test"]["documents"]) == (90, 30, 40)
     test_labels = [r["labels"] for r in rows["test"]]

@@ -17,30 +17,61 @@ from tests.conftest import ROOT, tiny_args
 def checkpoints(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory) -> dict[str, str]:
     """One-epoch tiny fits: the TopicBERT teacher, the NVDM and two students (no KD)."""
     home = tmp_path_factory.mktemp("fits")
-    data = ["--data.dataset", str(tiny_corpus_dir), "--data.min_freq", "2", "--data.dev_size", "0.2",
-            "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    data = [
+        "--data.dataset",
+        str(tiny_corpus_dir),
+        "--data.min_freq",
+        "2",
+        "--data.dev_size",
+        "0.2",
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
     runs = {
-        "teacher": [*tiny_args(tiny_corpus_dir, tiny_encoder_dir), "--model.init_args.num_topics", "8",
-                    "--trainer.max_epochs", "1"],
+        "teacher": [
+            *tiny_args(tiny_corpus_dir, tiny_encoder_dir),
+            "--model.init_args.num_topics",
+            "8",
+            "--trainer.max_epochs",
+            "1",
+        ],
         "nvdm": ["--config", str(ROOT / "configs/nvdm.yaml"), *data, "--model.init_args.num_topics", "8"],
-        "kimcnn": ["--config", str(ROOT / "configs/students/kimcnn.yaml"), *data, "--data.tokenizer",
-                   str(tiny_encoder_dir), "--data.max_length", "32"],
+        "kimcnn": [
+            "--config",
+            str(ROOT / "configs/students/kimcnn.yaml"),
+            *data,
+            "--data.tokenizer",
+            str(tiny_encoder_dir),
+            "--data.max_length",
+            "32",
+        ],
         "logreg": ["--config", str(ROOT / "configs/students/logreg.yaml"), *data],
-    }  # fmt: skip
+    }
     previous = os.getcwd()
     os.chdir(home)
     try:
-        return {name: str(home / main(["fit", *args]).trainer.checkpoint_callback.best_model_path)
-                for name, args in runs.items()}  # fmt: skip
+        return {
+            name: str(home / main(["fit", *args]).trainer.checkpoint_callback.best_model_path)
+            for name, args in runs.items()
+        }
     finally:
         os.chdir(previous)
 
 
 def test_baselines_write_results_the_report_reads(checkpoints, tiny_corpus_dir, tiny_encoder_dir, tmp_path):
     out = tmp_path / "baselines"
-    written = baselines(dataset=str(tiny_corpus_dir), dev_size=0.2, min_freq=2, encoder=str(tiny_encoder_dir),
-                        max_length=32, nvdm_checkpoint=checkpoints["nvdm"], c_grid=[0.1, 10.0],
-                        out=str(out))  # fmt: skip
+    written = baselines(
+        dataset=str(tiny_corpus_dir),
+        dev_size=0.2,
+        min_freq=2,
+        encoder=str(tiny_encoder_dir),
+        max_length=32,
+        nvdm_checkpoint=checkpoints["nvdm"],
+        c_grid=[0.1, 10.0],
+        out=str(out),
+    )
     assert [r["model"] for r in written] == ["LR (tf-idf)", "SVM (tf-idf)", "BERT-Avg", "BERT-Avg+DTR"]
     by_model = {r["model"]: r for r in written}
     # three topics with distinct vocabularies: the bag-of-words baselines separate them
@@ -54,8 +85,15 @@ def test_baselines_write_results_the_report_reads(checkpoints, tiny_corpus_dir, 
 
 def test_dtr_baseline_needs_a_topic_model(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
     with pytest.raises(SystemExit, match="--nvdm_checkpoint"):
-        baselines(dataset=str(tiny_corpus_dir), dev_size=0.2, min_freq=2, encoder=str(tiny_encoder_dir),
-                  max_length=32, models=["bert-avg-dtr"], out=str(tmp_path))  # fmt: skip
+        baselines(
+            dataset=str(tiny_corpus_dir),
+            dev_size=0.2,
+            min_freq=2,
+            encoder=str(tiny_encoder_dir),
+            max_length=32,
+            models=["bert-avg-dtr"],
+            out=str(tmp_path),
+        )
 
 
 def test_efficiency_table_has_ratios_to_the_teacher(checkpoints, tmp_path):

@@ -9,11 +9,18 @@ from datamodules.tokens import load_tokenizer
 from reports.finetune_benchmark import finetune_benchmark, random_encoder_folder, run_hf_trainer, trainer_rows
 
 
-def test_every_variant_runs_and_the_ratios_come_from_documents_per_second(tiny_corpus_dir, tiny_encoder_dir,
-                                                                          tmp_path):  # fmt: skip
-    result = finetune_benchmark(str(tiny_corpus_dir), encoder=str(tiny_encoder_dir), max_length=64,
-                                partition_lengths=[64, 32], documents=40, batch_size=8, warmup_passes=1, repeats=2,
-                                out=str(tmp_path / "out"))  # fmt: skip
+def test_every_variant_runs_and_the_ratios_come_from_documents_per_second(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
+    result = finetune_benchmark(
+        str(tiny_corpus_dir),
+        encoder=str(tiny_encoder_dir),
+        max_length=64,
+        partition_lengths=[64, 32],
+        documents=40,
+        batch_size=8,
+        warmup_passes=1,
+        repeats=2,
+        out=str(tmp_path / "out"),
+    )
     assert set(result["runs"]) == {"a", "b", "c64", "c32", "d"}
     for variant, runs in result["runs"].items():
         steps = [r["timed_steps"] for r in runs]

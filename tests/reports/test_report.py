@@ -9,17 +9,30 @@ from reports.table import load_results, model_order, pareto_front, summarize, to
 
 
 def result(model, seed, f1, time_s, co2_g, dataset="r8", status="complete", micro=None):
-    return {"dataset": dataset, "model": model, "seed": seed, "test_macro_f1": f1, "time_epoch_mean_s": time_s / 2,
-            "time_total_s": time_s, "co2_measured_g": co2_g, "co2_paper_eq_g": 2 * co2_g, "energy_kwh": co2_g / 400,
-            "status": status, **({"test_micro_f1": micro} if micro is not None else {})}  # fmt: skip
+    return {
+        "dataset": dataset,
+        "model": model,
+        "seed": seed,
+        "test_macro_f1": f1,
+        "time_epoch_mean_s": time_s / 2,
+        "time_total_s": time_s,
+        "co2_measured_g": co2_g,
+        "co2_paper_eq_g": 2 * co2_g,
+        "energy_kwh": co2_g / 400,
+        "status": status,
+        **({"test_micro_f1": micro} if micro is not None else {}),
+    }
 
 
 HAND_MADE = [
-    result("BERT-512", 1, 0.90, 100, 10), result("BERT-512", 2, 0.92, 110, 11),
-    result("TopicBERT-512", 1, 0.93, 120, 12, micro=0.96), result("TopicBERT-512", 2, 0.95, 120, 12, micro=0.98),
-    result("TopicBERT-128", 1, 0.90, 60, 6), result("TopicBERT-128", 2, 0.90, 60, 6),
+    result("BERT-512", 1, 0.90, 100, 10),
+    result("BERT-512", 2, 0.92, 110, 11),
+    result("TopicBERT-512", 1, 0.93, 120, 12, micro=0.96),
+    result("TopicBERT-512", 2, 0.95, 120, 12, micro=0.98),
+    result("TopicBERT-128", 1, 0.90, 60, 6),
+    result("TopicBERT-128", 2, 0.90, 60, 6),
     result("TopicBERT-64", 1, 0.89, 80, 8),
-]  # fmt: skip
+]
 
 
 def test_pareto_front_keeps_only_undominated_points():
@@ -47,8 +60,13 @@ def test_table3_means_std_and_retention():
 
 def test_model_order_is_the_papers():
     names = ["TopicBERT-64", "TopicBERT-512", "BERT-512", "TopicBERT-256", "TopicBERT-128"]
-    assert sorted(names, key=model_order) == ["BERT-512", "TopicBERT-512", "TopicBERT-256", "TopicBERT-128",
-                                              "TopicBERT-64"]  # fmt: skip
+    assert sorted(names, key=model_order) == [
+        "BERT-512",
+        "TopicBERT-512",
+        "TopicBERT-256",
+        "TopicBERT-128",
+        "TopicBERT-64",
+    ]
 
 
 def test_load_results_skips_unfinished_and_broken_files(tmp_path):
@@ -95,8 +113,14 @@ def test_report_without_finished_runs_is_a_clear_error(tmp_path):
 
 
 def test_runs_without_a_cost_show_a_dash_and_stay_off_that_plot(tmp_path):
-    svm = {"dataset": "r8", "model": "SVM (tf-idf)", "seed": 1, "test_macro_f1": 0.93, "time_total_s": 4.0,
-           "status": "complete"}  # fmt: skip
+    svm = {
+        "dataset": "r8",
+        "model": "SVM (tf-idf)",
+        "seed": 1,
+        "test_macro_f1": 0.93,
+        "time_total_s": 4.0,
+        "status": "complete",
+    }
     for i, r in enumerate([*HAND_MADE, svm]):
         (tmp_path / f"run{i}").mkdir()
         (tmp_path / f"run{i}" / "results.json").write_text(json.dumps(r))

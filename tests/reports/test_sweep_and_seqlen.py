@@ -20,11 +20,24 @@ def test_grid_names_map_to_partitions():
 
 def test_sweep_runs_reports_and_resumes(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
     command = [
-        sys.executable, "-m", "reports.sweep", "--dataset", str(tiny_corpus_dir), "--models", "[TopicBERT-16]",
-        "--seeds", "[1]", "--max_length", "32", "--baseline", "TopicBERT-16", "--out", str(tmp_path / "sweep"),
-        "--overrides", f"[--data.tokenizer={tiny_encoder_dir},--data.min_freq=2,--data.dev_size=0.2,"
-        "--trainer.max_epochs=1]",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "reports.sweep",
+        "--dataset",
+        str(tiny_corpus_dir),
+        "--models",
+        "[TopicBERT-16]",
+        "--seeds",
+        "[1]",
+        "--max_length",
+        "32",
+        "--baseline",
+        "TopicBERT-16",
+        "--out",
+        str(tmp_path / "sweep"),
+        "--overrides",
+        f"[--data.tokenizer={tiny_encoder_dir},--data.min_freq=2,--data.dev_size=0.2,--trainer.max_epochs=1]",
+    ]
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT)}
     first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -41,8 +54,9 @@ def test_sweep_runs_reports_and_resumes(tiny_corpus_dir, tiny_encoder_dir, tmp_p
 
 
 def test_seqlen_cost_grows_with_length_and_writes_a_plot(tiny_encoder_dir, tmp_path):
-    rows = seqlen_cost(encoder=str(tiny_encoder_dir), lengths=[16, 128], batch_size=4, steps=2, warmup=1,
-                       out=str(tmp_path))  # fmt: skip
+    rows = seqlen_cost(
+        encoder=str(tiny_encoder_dir), lengths=[16, 128], batch_size=4, steps=2, warmup=1, out=str(tmp_path)
+    )
     assert [r["length"] for r in rows] == [16, 128]
     assert rows[1]["time_per_batch_s"] > rows[0]["time_per_batch_s"]
     assert all(r["peak_memory_mb"] > 0 and r["energy_per_batch_kwh"] > 0 for r in rows)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from callbacks.files import atomic_write
+from utils.files import atomic_write
 
 
 def test_new_content_replaces_the_old_in_one_step(tmp_path):
@@ -31,7 +31,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path):
     target.write_bytes(b"old")
     writer = (
         "import os, signal, sys\n"
-        "from callbacks.files import atomic_write\n"
+        "from utils.files import atomic_write\n"
         f"with atomic_write({str(target)!r}, 'wb') as f:\n"
         "    f.write(b'x' * 1_000_000); f.flush()\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
