@@ -112,6 +112,8 @@ class TopicBertCLI(LightningCLI):
             checkpointing=trainer_config.get("enable_checkpointing") is not False,
             logging_on=bool(trainer_config["logger"]),
         )
+        if not any(isinstance(cb, ModelCheckpoint) for cb in user + callbacks):
+            trainer_config["enable_checkpointing"] = False  # else Lightning adds a checkpoint of its own
         return self._instantiate_trainer(trainer_config, callbacks)
 
     def _run_subcommand(self, subcommand: str) -> None:
@@ -145,7 +147,8 @@ class TopicBertCLI(LightningCLI):
         kwargs["ckpt_path"] = str(last) if last else None
 
     def after_fit(self) -> None:
-        if self.config.fit.test_after_fit and not self.trainer.fast_dev_run:
+        # fast_dev_run is set on the Trainer by Lightning, not declared on it
+        if self.config.fit.test_after_fit and not self.trainer.fast_dev_run:  # type: ignore[attr-defined]
             callback = self.trainer.checkpoint_callback
             best = getattr(callback, "best_model_path", "") if callback is not None else ""
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)

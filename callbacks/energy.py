@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from callbacks.telemetry import TelemetryCallback, gather_over_ranks, reduce_over_ranks
 from utils.carbon import paper_co2_g
+
+if TYPE_CHECKING:
+    from codecarbon import OfflineEmissionsTracker
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ class EnergyTracker(TelemetryCallback):
         self.paper_power_kw = paper_power_kw
         self.paper_grid_kg_per_kwh = paper_grid_kg_per_kwh
         self.tracking_mode = tracking_mode
-        self.tracker = None
+        self.tracker: OfflineEmissionsTracker | None = None
         self._epoch_task_open = False
         self._earlier_in_epoch = nothing_measured()  # measured before a checkpoint
         self.totals = {"energy_kwh": 0.0, "co2_measured_g": 0.0, "co2_paper_eq_g": 0.0}
@@ -82,11 +86,13 @@ class EnergyTracker(TelemetryCallback):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if not self._epoch_task_open:
+            assert self.tracker is not None  # made in on_fit_start
             self.tracker.start_task(f"epoch{trainer.current_epoch}")
             self._epoch_task_open = True
 
     def _stop_epoch_task(self) -> None:
         """Add what the epoch's running task measured to ``_earlier_in_epoch``."""
+        assert self.tracker is not None  # made in on_fit_start
         data, part = self.tracker.stop_task(), self._earlier_in_epoch
         part["energy"] += data.energy_consumed
         part["emissions"] += data.emissions

@@ -71,6 +71,7 @@ class NonFiniteLossGuard(Callback):
     def on_before_backward(self, trainer, pl_module, loss: torch.Tensor) -> None:
         bad = ~torch.isfinite(loss.detach()).all()
         if self._deferring:
+            assert self._bad_count is not None and self._first_bad is not None  # set in on_train_start
             self._bad = bad
             self._bad_count += bad
             self._first_bad = torch.where(bad & (self._first_bad < 0), trainer.global_step, self._first_bad)
@@ -102,7 +103,7 @@ class NonFiniteLossGuard(Callback):
 
     def _read(self, trainer) -> None:
         """Deferred mode: count the bad steps since the last read; stop once more than allowed."""
-        if not self._deferring or self._bad_count is None:
+        if not self._deferring or self._bad_count is None or self._first_bad is None:
             return
         count, first = int(self._bad_count), int(self._first_bad)
         if not count:

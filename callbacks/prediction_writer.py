@@ -6,6 +6,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -24,7 +25,7 @@ def gather_document_outputs(trainer: pl.Trainer, predictions) -> tuple[Tensor, T
     outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
     outputs = [{k: v.cpu() for k, v in o.items()} for o in outputs]
     if trainer.world_size > 1:  # every process predicted its share of the batches
-        shares = [None] * trainer.world_size
+        shares: list[Any] = [None] * trainer.world_size
         torch.distributed.all_gather_object(shares, outputs)
         outputs = [o for share in shares for o in share]
     if not trainer.is_global_zero:
@@ -102,7 +103,7 @@ class PredictionWriter(DocumentOutputWriter):
             words = datamodule.vocabulary.words
             topic_words = [[words[i] for i in row] for row in indices.tolist()]
         multi_label = bool(getattr(pl_module, "multi_label", False))
-        thresholds = pl_module.decision_thresholds.tolist() if multi_label else None
+        thresholds: list[float] = pl_module.decision_thresholds.tolist() if multi_label else []
         with atomic_write(path) as f:
             for doc, row in zip(docs.tolist(), probs.tolist(), strict=True):
                 record = {"id": documents.ids[doc]}
@@ -116,6 +117,7 @@ class PredictionWriter(DocumentOutputWriter):
                 if gold & set(names):
                     record["true_labels"] = [n for n in names if n in gold]
                 if topics is not None:
+                    assert topic_words is not None  # a model that predicts topics has topic words
                     record["topic"] = topics[doc]
                     record["topic_words"] = topic_words[topics[doc]]
                 f.write(json.dumps(record) + "\n")

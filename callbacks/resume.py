@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import cast
 
 import numpy as np
 import torch
@@ -19,7 +20,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 def random_states() -> dict:
     """Plain tensors, lists and numbers only, so checkpoints load with ``weights_only=True``."""
-    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    # numpy's stubs give the no-argument call a dict; the global MT19937 gives its legacy tuple
+    state = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())
+    kind, keys, position, has_gauss, gauss = state
     states = {
         "torch": torch.get_rng_state(),
         "numpy": [kind, keys.tolist(), position, has_gauss, gauss],

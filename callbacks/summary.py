@@ -6,14 +6,18 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
 from callbacks.telemetry import TelemetryCallback
 from utils.files import atomic_write
 from utils.hardware import hardware
+
+if TYPE_CHECKING:
+    from lightning_modules.base import BaseTask
 
 RESULTS_FILE = "results.json"
 
@@ -38,7 +42,7 @@ class RunSummary(Callback):
     summary into the W&B run summary.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.val_history: list[float] = []
         self.results: dict = {}
 
@@ -47,9 +51,9 @@ class RunSummary(Callback):
         if value is not None:
             self.val_history.append(float(value))
 
-    def collect(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
-        dm = trainer.datamodule
-        checkpoint = trainer.checkpoint_callback
+    def collect(self, trainer: pl.Trainer, pl_module: BaseTask) -> dict:
+        dm = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning, not declared on Trainer
+        checkpoint = cast("ModelCheckpoint | None", trainer.checkpoint_callback)  # the runs save with ModelCheckpoint
         results = {
             "model": pl_module.run_label(dm),
             "dataset": dm.corpus.name,
@@ -65,7 +69,7 @@ class RunSummary(Callback):
             "best_val_macro_f1": max(self.val_history) if self.val_history else None,
             "best_checkpoint": checkpoint.best_model_path if checkpoint is not None else None,
         }
-        for callback in trainer.callbacks:
+        for callback in trainer.callbacks:  # type: ignore[attr-defined]  # set by Lightning, not declared on Trainer
             if isinstance(callback, TelemetryCallback):
                 results.update(callback.summary())
         return results

@@ -45,7 +45,7 @@ class TrainClock:
     Lightning runs validation inside the training epoch; cost figures per training epoch exclude it.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.epoch_start = 0.0
         self.validation_s = 0.0
         self._validation_start: float | None = None

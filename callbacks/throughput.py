@@ -56,7 +56,7 @@ class TrainingThroughput(ClockedCallback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         seconds = reduce_over_ranks(trainer, self.epoch_seconds(trainer), "max")
-        counts = {
+        counts: dict[str, torch.Tensor | int] = {
             "docs": self.seen.sum(),
             "partitions": self.partitions,
             "tokens": self.tokens,

@@ -63,6 +63,7 @@ class EpochTimer(ClockedCallback):
             pl_module.log("time_batch_s", self.timed_s / self.timed_batches, rank_zero_only=True)
 
     def on_train_end(self, trainer, pl_module) -> None:
+        assert self.fit_start is not None  # set in on_train_start
         self.total_s = self.earlier_s + time.perf_counter() - self.fit_start
         for logger in trainer.loggers:
             logger.log_metrics({"time_total_s": self.total_s}, step=trainer.global_step)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 
 from utils.files import atomic_write
+
+if TYPE_CHECKING:
+    from lightning_modules.base import BaseTask
 
 TOPICS_FILE = "topics.txt"
 
@@ -40,13 +44,15 @@ class TopicWordsWriter(Callback):
             return
         monitor, mode = getattr(pl_module, "monitor", None), getattr(pl_module, "monitor_mode", "max")
         value = trainer.callback_metrics.get(monitor) if monitor else None
-        indices = pl_module.topic_word_indices(self.top_words) if value is not None else None
+        task = cast("BaseTask", pl_module)  # every task is one; those without a topic model give None
+        indices = task.topic_word_indices(self.top_words) if value is not None else None
         folder = Path(trainer.log_dir or trainer.default_root_dir)  # a collective under DDP
-        if indices is None or not self._improved(float(value), mode):
+        if value is None or indices is None or not self._improved(float(value), mode):
             return
         self.best = float(value)
         if trainer.is_global_zero:
-            lines = format_topics(indices, trainer.datamodule.vocabulary.words)
+            datamodule = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning, not declared on Trainer
+            lines = format_topics(indices, datamodule.vocabulary.words)
             with atomic_write(folder / TOPICS_FILE) as f:
                 f.write("\n".join(lines) + "\n")
             self.written = folder / TOPICS_FILE

@@ -21,6 +21,8 @@ from datamodules.tokens import SpecialTokens, TokenizedSplit, partition
 class PartitionDataset(Dataset):
     """Every partition of every document of one split."""
 
+    collator: Collator  # set by the data module
+
     def __init__(self, tokenized: TokenizedSplit, max_length: int, num_partitions: int, special: SpecialTokens):
         self.parts: list[np.ndarray] = []
         self.doc_index: list[int] = []
@@ -42,6 +44,8 @@ class DocumentDataset(Dataset):
     """One example per document (views without tokens: the topic model's bag of words, tf-idf).
 
     ``lengths`` orders the length-bucketed batches: the work each document costs the model."""
+
+    collator: Collator  # set by the data module
 
     def __init__(self, lengths: np.ndarray):
         self.lengths = np.asarray(lengths)
@@ -166,7 +170,7 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         if not self.bucket_batches:
             return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         window = self.batch_size * self.bucket_batches
-        batches = []
+        batches: list[np.ndarray] = []
         for start in range(0, len(order), window):
             chunk = order[start : start + window]
             chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
@@ -207,7 +211,7 @@ class ResumableLoader(DataLoader):
         self.epoch = 0
         self.batches_done = 0
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator:  # type: ignore[override]  # a generator over the base iterator, not one of its own
         sampler = self.batch_sampler
         self.epoch, self.batches_done = sampler.epoch, sampler.batches_to_skip()  # before workers draw indices
         for batch in super().__iter__():

@@ -75,7 +75,9 @@ class Vocabulary:
 
     def counts(self, tokenized: Iterable[list[str]]) -> sp.csr_matrix:
         """Sparse document x word count matrix (float32); out-of-vocabulary words are ignored."""
-        indptr, indices, values = [0], [], []
+        indptr: list[int] = [0]
+        indices: list[int] = []
+        values: list[int] = []
         for doc in tokenized:
             row = Counter(self.index[w] for w in doc if w in self.index)
             cols = sorted(row)

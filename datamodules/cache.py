@@ -25,7 +25,7 @@ def resolve_cache_dir(cache_dir: str | None) -> Path:
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an ``.npz`` through a temporary file and a rename, so readers never see half a file."""
     with atomic_write(path, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, allow_pickle=True, **arrays)  # numpy's default, named so that no array is taken for it
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray] | None:

@@ -15,6 +15,7 @@ import tarfile
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -37,7 +38,9 @@ def _tar_files(archive: Path, desc: str) -> Iterable[tuple[list[str], bytes]]:
     with tarfile.open(archive) as tar:
         for member in tqdm(tar, desc=desc, unit=" files"):
             if member.isfile():
-                yield member.name.split("/"), tar.extractfile(member).read()
+                f = tar.extractfile(member)
+                assert f is not None  # extractfile returns a file object for every regular file
+                yield member.name.split("/"), f.read()
 
 
 def newsgroups(folder: Path, archive: str = "20news-bydate.tar.gz") -> None:
@@ -58,7 +61,7 @@ def newsgroups(folder: Path, archive: str = "20news-bydate.tar.gz") -> None:
 def imdb(folder: Path, archive: str = "aclImdb_v1.tar.gz") -> None:
     """aclImdb v1: ``aclImdb/{train,test}/{pos,neg}/<n>_<rating>.txt`` -> ``{train,test}.jsonl.gz``
     (the unlabelled ``unsup`` reviews are left out)."""
-    rows = defaultdict(list)
+    rows: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for parts, data in _tar_files(folder / archive, "Converting IMDB"):
         if len(parts) == 4 and parts[1] in ("train", "test") and parts[2] in ("pos", "neg"):
             split, label, name = parts[1], parts[2], parts[3].removesuffix(".txt")
@@ -133,7 +136,7 @@ def reuters_modapte90(folder: Path, archive: str = "reuters21578.tar.gz") -> Non
     for parts, data in _tar_files(folder / archive, "Converting Reuters-21578"):
         if parts[-1].startswith("reut2-") and parts[-1].endswith(".sgm"):
             docs += parse_reuters_sgml(data.decode("latin-1"))
-    modapte = {"train": [], "test": []}
+    modapte: dict[str, list[dict]] = {"train": [], "test": []}
     for doc in docs:
         if doc["has_topics"] and doc["split"] in ("TRAIN", "TEST"):
             modapte[doc["split"].lower()].append(doc)

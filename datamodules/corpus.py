@@ -18,6 +18,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sklearn.model_selection import train_test_split
 
@@ -145,7 +146,7 @@ def _read_jsonl(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path:
 def _read_delimited(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path: Path) -> Split:
     """CSV (quoted fields) or TSV (no quoting), with a header row unless ``fmt.columns`` names them."""
     tsv = path.name.endswith(".tsv")
-    dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
+    dialect: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
     reader = csv.DictReader(io.StringIO(_decode(raw, stats), newline=""), fieldnames=fmt.columns, **dialect)
     columns = list(reader.fieldnames or [])
     needed = [*fmt.text_fields, fmt.label_field] if split != "predict" else list(fmt.text_fields)

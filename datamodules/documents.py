@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -23,6 +23,9 @@ from datamodules.cache import resolve_cache_dir
 from datamodules.corpus import SPLIT_NAMES, Corpus, Split
 from datamodules.formats import DataError, FileFormat
 from datamodules.views import CorpusViews, SplitView
+
+if TYPE_CHECKING:
+    from lightning.fabric.utilities.data import AttributeDict
 
 SplitName = Literal["train", "dev", "test", "transfer"]
 
@@ -72,6 +75,11 @@ class DocumentDataModule(pl.LightningDataModule):
         bow: build the topic model's bag of words and add it to every batch (``bow``); the CLI sets
             it from the model (on for TopicBERT and the NVDM, off for the BERT baseline and students).
     """
+
+    if TYPE_CHECKING:
+
+        @property
+        def hparams(self) -> AttributeDict: ...  # Lightning types it as a MutableMapping; it is an AttributeDict
 
     def __init__(
         self,

@@ -211,6 +211,7 @@ class CorpusViews:
         if name == "transfer":
             return self._transfer
         spec = DATASETS.get(self.dataset)  # predict: the file, read like the training files
+        assert self.predict_file is not None  # without a file, split() gives the predict split's own view
         return read_documents(self.predict_file, self.file_format or (spec.file_format if spec else FileFormat()))
 
     @functools.cached_property

@@ -8,11 +8,14 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from lightning.fabric.utilities.data import AttributeDict
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,11 @@ class BaseTask(pl.LightningModule, ABC):
     monitor: ClassVar[str] = "val_macro_f1"
     monitor_mode: ClassVar[Literal["min", "max"]] = "max"
     checkpoint_filename: ClassVar[str] = "epoch{epoch}-val_macro_f1{val_macro_f1:.4f}"
+
+    if TYPE_CHECKING:
+
+        @property
+        def hparams(self) -> AttributeDict: ...  # Lightning types it as a MutableMapping; it is an AttributeDict
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,6 +130,7 @@ def restore_loader_states(trainer: pl.Trainer) -> None:
     loop = trainer.fit_loop
     if getattr(loop, "_combined_loader_states_to_load", None) and loop.restarting:
         loop._load_combined_loader_states()
+        assert loop._data_fetcher is not None  # set up with the train data, before on_train_start
         iter(loop._data_fetcher)
 
 
@@ -138,12 +147,12 @@ def check_checkpoint_class(path: str, configured: str | None) -> None:
 
 
 def task_classes() -> list[type[BaseTask]]:
-    """The tasks a config can name: every concrete subclass of :class:`BaseTask`."""
+    """The shipped tasks a config can name: every concrete subclass of :class:`BaseTask` in this package."""
     found, pending = [], list(BaseTask.__subclasses__())
     while pending:
         cls = pending.pop(0)
         pending += cls.__subclasses__()
-        if not inspect.isabstract(cls):
+        if not inspect.isabstract(cls) and cls.__module__.startswith("lightning_modules."):
             found.append(cls)
     return found
 

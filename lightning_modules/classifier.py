@@ -38,6 +38,8 @@ class DocumentClassifierTask(BaseTask):
         threshold_tuning: tune the multi-label thresholds on dev (``global`` or ``per_class``).
     """
 
+    decision_thresholds: Tensor
+
     def __init__(
         self,
         num_labels: int = 2,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
@@ -42,6 +44,10 @@ class DocumentAggregator(Metric):
     """
 
     full_state_update = False
+    doc_index: list[Tensor]
+    example_index: list[Tensor]
+    probs: list[Tensor]
+    targets: list[Tensor]
 
     def __init__(self):
         super().__init__()
@@ -74,7 +80,8 @@ def classification_metrics(num_labels: int, multi_label: bool, prefix: str) -> M
     Inputs are per-document probabilities and multi-hot targets. The inputs are already gathered
     from every process, so the metrics themselves do not synchronise again.
     """
-    kwargs = {"sync_on_compute": False}
+    kwargs: dict[str, Any] = {"sync_on_compute": False}
+    metrics: dict[str, Metric | MetricCollection]
     if multi_label:
         metrics = {
             "macro_f1": MultilabelF1Score(num_labels, average="macro", **kwargs),

@@ -30,6 +30,7 @@ class NVDMTask(BaseTask):
     monitor = "val_perplexity"
     monitor_mode = "min"
     checkpoint_filename = "best"
+    model: NVDM
 
     def __init__(
         self,

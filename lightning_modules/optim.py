@@ -17,7 +17,9 @@ def param_groups(
     Biases and normalisation weights get no weight decay, as in BERT's recipe.
     """
     encoder_ids = {id(p) for p in encoder.parameters()}
-    groups = {(enc, decay): [] for enc in (True, False) for decay in (True, False)}
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {
+        (enc, decay): [] for enc in (True, False) for decay in (True, False)
+    }
     for name, param in model.named_parameters():
         if param.requires_grad:
             groups[(id(param) in encoder_ids, not name.endswith(_NO_DECAY))].append(param)

@@ -32,6 +32,8 @@ class StudentTask(DocumentClassifierTask):
     """
 
     label: ClassVar[str]
+    model: BiLSTM | KimCNN | SparseLogisticRegression
+    ema: AveragedModel | None
 
     def __init__(
         self,

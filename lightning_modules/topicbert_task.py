@@ -63,6 +63,8 @@ class TopicBertTask(DocumentClassifierTask):
             unchanged); pays a one-off compilation of tens of seconds for faster steps, mostly on GPU.
     """
 
+    model: TopicBert
+
     def __init__(
         self,
         encoder: str = "sentence-transformers/all-MiniLM-L6-v2",
@@ -134,7 +136,7 @@ class TopicBertTask(DocumentClassifierTask):
     def forward(self, batch: dict) -> TopicBertOutput:
         return self.model(batch["input_ids"], batch["attention_mask"], batch.get("bow"))
 
-    def forward_flops(self, batch: dict) -> torch.Tensor:
+    def forward_flops(self, batch: dict) -> torch.Tensor | None:
         return self.model.forward_flops(batch["attention_mask"].sum(1))
 
     def compute_losses(self, batch: dict, output: TopicBertOutput) -> dict[str, torch.Tensor]:

@@ -12,9 +12,13 @@ An encoder whose cost is not quadratic in T is refused instead of given a wrong 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 PROBE_LENGTHS = (8, 16, 32)
 CHECK_LENGTH = 48
@@ -67,14 +71,15 @@ def count_encoder_flops(encoder: nn.Module) -> SequenceFlops:
     :class:`FlopsNotModelledError` when the counts do not fit ``flops(T)``."""
     previous_mode = encoder.training
     attention = getattr(encoder.config, "_attn_implementation", None)
+    hf_encoder = cast("PreTrainedModel", encoder)  # used only when it has an attention implementation
     encoder.eval()
     if attention not in (None, "eager"):
-        encoder.set_attn_implementation("eager")  # fused kernels are not all known to the counter
+        hf_encoder.set_attn_implementation("eager")  # fused kernels are not all known to the counter
     try:
         counts = [_count(encoder, t) for t in (*PROBE_LENGTHS, CHECK_LENGTH)]
     finally:
         if attention not in (None, "eager"):
-            encoder.set_attn_implementation(attention)
+            hf_encoder.set_attn_implementation(attention)
         encoder.train(previous_mode)
     powers = torch.tensor([[t, t * t, 1.0] for t in PROBE_LENGTHS], dtype=torch.float64)
     per_token, per_pair, per_sequence = torch.linalg.solve(powers, torch.tensor(counts[:3], dtype=torch.float64))

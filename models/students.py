@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -135,8 +137,10 @@ class KimCNN(nn.Module):
     def forward_flops(self, lengths: Tensor) -> Tensor:
         """FLOPs of one forward pass over documents of ``lengths`` word pieces: every window of every
         filter, then the classifier."""
-        dim, maps, t = self.embedding.embedding_dim, self.convs[0].out_channels, lengths.to(torch.float64)
-        windows = sum(2 * w * dim * maps * (t - w + 1).clamp(min=1).sum() for w in self.widths)
+        conv = cast(nn.Conv1d, self.convs[0])  # ModuleList items are typed as plain Modules
+        dim, maps, t = self.embedding.embedding_dim, conv.out_channels, lengths.to(torch.float64)
+        # a Tensor, not sum()'s start value 0: there is always at least one width
+        windows = cast(Tensor, sum(2 * w * dim * maps * (t - w + 1).clamp(min=1).sum() for w in self.widths))
         return windows + 2 * self.classifier.in_features * self.classifier.out_features * lengths.numel()
 
 

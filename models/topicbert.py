@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -67,7 +67,7 @@ class TopicBert(nn.Module):
         self.encoder = encoder
         self.nvdm = nvdm
         self.pooling = pooling
-        width = encoder.config.hidden_size
+        width: int = cast(Any, encoder.config).hidden_size  # a Hugging Face config; nn.Module types it Tensor | Module
         self.dropout = nn.Dropout(dropout)
         self.projection = nn.Linear(width + nvdm.num_topics, width) if nvdm is not None else None
         self.classifier = nn.Linear(width, num_labels)
@@ -103,4 +103,5 @@ class TopicBert(nn.Module):
             raise ValueError("TopicBERT needs the document's bag of words ('bow') next to its tokens.")
         topics = self.nvdm(bow)
         joined = torch.cat([pooled, topics.topic_vector.to(pooled.dtype)], dim=-1)
+        assert self.projection is not None  # built whenever there is a topic model
         return TopicBertOutput(self.classifier(self.projection(joined)), topics)

@@ -17,7 +17,7 @@ import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from lightning_modules.topicbert_task import load_nvdm_weights
 from models.nvdm import NVDM
 from models.topicbert import load_encoder
 from utils.files import atomic_write
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
 Baseline = Literal["tfidf-lr", "tfidf-svm", "bert-avg", "bert-avg-dtr"]
@@ -63,11 +66,11 @@ def one_hot_predictions(classifier, features, dm: DocumentDataModule) -> np.ndar
     return matrix
 
 
-def fit_on_dev(make, features: dict, dm: DocumentDataModule, grid: list[float]) -> tuple[object, float, float]:
+def fit_on_dev(make, features: dict, dm: DocumentDataModule, grid: list[float]) -> tuple[object, float | None, float]:
     """Train one classifier per C on train, keep the best by dev macro-F1: (classifier, C, dev F1)."""
     labels = dm.views.split("train").labels
     y = labels.astype(int) if dm.multi_label else labels.argmax(1)
-    best = (None, None, -1.0)
+    best: tuple[object, float | None, float] = (None, None, -1.0)
     for c in grid:
         model = make(c)
         model = OneVsRestClassifier(model) if dm.multi_label else model
@@ -82,6 +85,7 @@ def fit_on_dev(make, features: dict, dm: DocumentDataModule, grid: list[float]) 
 def mean_pooled(encoder, dm: DocumentDataModule, split: str, batch_size: int) -> np.ndarray:
     """Mean of the frozen encoder's last hidden states over each document's first N tokens."""
     tokens = dm.views.split(split).tokens
+    assert tokens is not None  # the baselines' data module always has the encoder's tokenizer
     special = dm.views.special_tokens
     content = dm.max_length - len(special)
     docs = [np.concatenate([special.prefix, tokens.document(i)[:content], special.suffix]) for i in range(len(tokens))]
@@ -106,12 +110,14 @@ def topic_means(dm: DocumentDataModule, checkpoint: str, split: str) -> np.ndarr
     nvdm = NVDM(dm.vocab_size, hparams["num_topics"], hparams["hidden_size"], hparams["activation"]).eval()
     load_nvdm_weights(nvdm, checkpoint, {"vocab_size": dm.vocab_size})
     with torch.inference_mode():
-        return nvdm(torch.from_numpy(dm.views.split(split).bow.toarray())).mean.numpy()
+        bow = dm.views.split(split).bow
+        assert bow is not None  # the baselines' data module builds the bag of words (bow is on by default)
+        return nvdm(torch.from_numpy(bow.toarray())).mean.numpy()
 
 
 def features_for(
     name: Baseline, dm: DocumentDataModule, encoder: str, nvdm_checkpoint: str | None, batch_size: int
-) -> dict[str, np.ndarray]:
+) -> dict[str, np.ndarray | sp.csr_matrix]:
     splits = ("train", "dev", "test")
     if name.startswith("tfidf"):
         return {s: dm.views.split(s).tfidf for s in splits}

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import matplotlib
 
@@ -121,8 +123,9 @@ def plot_lengths(token_lengths: dict[str, np.ndarray], lengths_n: list[int], tit
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=150)
     top = np.percentile(np.concatenate(list(token_lengths.values())), 99.5)
     bins = np.linspace(0, max(top, max(lengths_n)) * 1.05, 60)
+    edges = cast(Sequence[float], bins)  # matplotlib takes any array of bin edges; its stubs say Sequence
     for split, lengths in token_lengths.items():
-        ax.hist(np.minimum(lengths, bins[-1]), bins=bins, histtype="step", linewidth=1.4, label=split, density=True)
+        ax.hist(np.minimum(lengths, bins[-1]), bins=edges, histtype="step", linewidth=1.4, label=split, density=True)
     for n in lengths_n:
         ax.axvline(n, color="gray", linestyle=":", linewidth=1)
         ax.text(n, ax.get_ylim()[1] * 0.97, f" N={n}", fontsize=7, color="gray", va="top", rotation=90)

@@ -19,14 +19,16 @@ import logging
 import statistics
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from jsonargparse import CLI
 from lightning.pytorch import LightningModule
-from torch import nn
+from torch import Tensor, nn
 
 import lightning_modules  # noqa: F401  (checkpoints may only load task classes already imported)
 from datamodules import DocumentDataModule
+from lightning_modules.base import BaseTask
 from utils.files import atomic_write
 from utils.hardware import hardware
 
@@ -34,10 +36,11 @@ log = logging.getLogger(__name__)
 DATA_KEYS_IGNORED = ("predict_split", "predict_file", "augmentation", "teacher_logits")
 
 
-def load_run(checkpoint: str) -> tuple[LightningModule, DocumentDataModule, dict]:
+def load_run(checkpoint: str) -> tuple[BaseTask, DocumentDataModule, dict]:
     """The task and its datamodule from a checkpoint written by ``cli.py fit``, and its results.json."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    task = LightningModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    # the checkpoints cli.py fit writes hold tasks
+    task = cast(BaseTask, LightningModule.load_from_checkpoint(checkpoint, map_location="cpu").eval())
     data_args = {
         k: v
         for k, v in saved["datamodule_hyper_parameters"].items()
@@ -84,9 +87,10 @@ def latency_per_doc(task: LightningModule, batches: list[dict], docs: int, repea
     return statistics.median(times)
 
 
-def count_parameters(task: LightningModule) -> tuple[int, int]:
+def count_parameters(task: BaseTask) -> tuple[int, int]:
     """(all parameters, parameters outside embedding tables) of the model that predicts."""
-    model = task.ema.module if getattr(task, "ema", None) is not None else task.model
+    ema = getattr(task, "ema", None)
+    model: nn.Module = ema.module if ema is not None else task.model
     embedding = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Embedding))
     total = sum(p.numel() for p in model.parameters())
     return total, total - embedding
@@ -101,11 +105,11 @@ def efficiency(checkpoints: list[str], docs: int = 256, repeats: int = 3, out: s
         repeats: timed passes per batch size (the median is reported).
         out: output folder.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for checkpoint in checkpoints:
         task, dm, results = load_run(checkpoint)
         total, non_embedding = count_parameters(task)
-        row = {
+        row: dict[str, Any] = {
             "model": task.run_label(dm),
             "checkpoint": checkpoint,
             "params_m": total / 1e6,
@@ -113,7 +117,8 @@ def efficiency(checkpoints: list[str], docs: int = 256, repeats: int = 3, out: s
             "test_macro_f1": results.get("test_macro_f1"),
         }
         single = document_batches(dm, docs, 1)
-        row["flops_per_doc_m"] = sum(float(task.forward_flops(b)) for b in single) / len(single) / 1e6
+        # every task measured here models its FLOPs (one that gives None fails in float(), as before)
+        row["flops_per_doc_m"] = sum(float(cast(Tensor, task.forward_flops(b))) for b in single) / len(single) / 1e6
         row["latency_b1_ms"] = 1e3 * latency_per_doc(task, single, len(single), repeats)
         row["latency_b64_ms"] = 1e3 * latency_per_doc(task, document_batches(dm, docs, 64), len(single), repeats)
         rows.append(row)

@@ -25,7 +25,7 @@ def pareto_plot(rows: list[ModelRow], runs: list[dict], cost: str, label: str, p
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=150)
     ax.scatter(
-        [r.get(cost) for r in runs],
+        [r[cost] for r in runs],
         [r["test_macro_f1"] for r in runs],
         s=12,
         alpha=0.35,

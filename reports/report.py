@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal, cast
 
 from jsonargparse import CLI
 
@@ -23,7 +24,9 @@ def log_to_wandb(rows: list[ModelRow], figures: list[Path], project: str, mode: 
     import wandb
 
     resolved, reason = resolve_wandb_mode(mode)
-    run = wandb.init(project=project, job_type="report", mode=resolved, dir=str(figures[0].parent))
+    # one of these, or $WANDB_MODE's own value, which wandb checks itself
+    wandb_mode = cast(Literal["online", "offline", "disabled"], resolved)
+    run = wandb.init(project=project, job_type="report", mode=wandb_mode, dir=str(figures[0].parent))
     columns = [
         "dataset",
         "model",
@@ -37,8 +40,9 @@ def log_to_wandb(rows: list[ModelRow], figures: list[Path], project: str, mode: 
         "co2_paper_eq_g",
         "energy_kwh",
     ]
-    table = wandb.Table(columns=columns, data=[[getattr(r, c) for c in columns] for r in rows])
-    logged = {"table3": table}
+    # wandb types the names as list[str | int]; a list of str is one (it only reads them)
+    table = wandb.Table(columns=cast("list[str | int]", columns), data=[[getattr(r, c) for c in columns] for r in rows])
+    logged: dict[str, object] = {"table3": table}
     for key, (cost, label) in FIGURES.items():
         logged[f"pareto_{key}"] = wandb.plot.scatter(table, cost, "f1_mean", title=f"macro-F1 vs {label}")
     logged |= {f"figure_{p.stem}": wandb.Image(str(p)) for p in figures}

@@ -11,6 +11,7 @@ import logging
 import math
 import re
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class ModelRow:
     micro_f1_mean: float
 
 
-def load_results(paths: list[str | Path], complete_only: bool = True) -> list[dict]:
+def load_results(paths: Sequence[str | Path], complete_only: bool = True) -> list[dict]:
     """Every ``results.json`` under the given files or folders (finished runs only by default)."""
     found = []
     for path in map(Path, paths):

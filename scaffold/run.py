@@ -107,7 +107,7 @@ def add_scaffold_arguments(parser) -> None:
         parser.add_argument(f"--{key}", type=cls | bool, default=default, help=f"{first_line} (false: leave out)")
 
 
-def set_checkpoint_defaults(config, task_class: type) -> None:
+def set_checkpoint_defaults(config, task_class: type[Any]) -> None:
     """A checkpoint without a ``monitor`` follows the task: its metric, direction and file name."""
     if config.get("checkpoint") is True:
         config.checkpoint = Namespace(

@@ -18,7 +18,6 @@ from datamodules.corpus import DataError
 from lightning_modules.base import CheckpointMismatchError
 from lightning_modules.topicbert_task import TopicBertTask
 from tests.conftest import ROOT, tiny_args, write_jsonl
-from utils.hardware import hardware_precision
 from utils.pretrained import EncoderNotFoundError
 
 CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml"))
@@ -196,36 +195,38 @@ def test_unknown_config_key_is_rejected(tmp_path, capsys):
     assert "datset" in capsys.readouterr().err
 
 
-def test_user_errors_print_one_line_without_traceback(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "cli.py"),
-            "fit",
-            "--config",
-            str(ROOT / "configs/nvdm.yaml"),
-            "--data.dataset",
-            str(tmp_path / "missing"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
+def run_as_a_user(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    """``python cli.py <args>`` in this process: (exit status, what went to stderr)."""
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "cli.py"), *args])
+    with pytest.raises(SystemExit) as done:
+        main()
+    return done.value.code, capsys.readouterr().err
+
+
+def test_user_errors_print_one_line_without_traceback(tmp_path, monkeypatch, capsys):
+    args = ["fit", "--config", str(ROOT / "configs/nvdm.yaml"), "--data.dataset", str(tmp_path / "missing")]
+    code, err = run_as_a_user(args, monkeypatch, capsys)
+    assert code == 2
+    assert err.startswith("error: Unknown dataset") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_user_error_in_a_real_process_exits_2_without_traceback(tmp_path):
+    command = [
+        sys.executable,
+        str(ROOT / "cli.py"),
+        "fit",
+        "--config",
+        str(ROOT / "configs/nvdm.yaml"),
+        "--data.dataset",
+        str(tmp_path / "missing"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 2
     assert "error: Unknown dataset" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_precision_follows_the_hardware(monkeypatch):
-    assert hardware_precision("cpu") == "32-true"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert hardware_precision("auto") == "bf16-mixed"
-    assert hardware_precision("cpu") == "32-true"
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert hardware_precision("gpu") == "16-mixed"
-
-
+@pytest.mark.slow
 def test_compiled_encoder_trains_and_saves_eager_parameter_names(tiny_corpus_dir, tiny_encoder_dir):
     args = tiny_args(tiny_corpus_dir, tiny_encoder_dir)
     cli = main(
@@ -247,7 +248,11 @@ def test_compiled_encoder_trains_and_saves_eager_parameter_names(tiny_corpus_dir
     assert not any("_orig_mod" in k for k in saved)
     assert (
         saved.keys()
-        == TopicBertTask(str(tiny_encoder_dir), 3, cli.datamodule.vocab_size, num_topics=8).state_dict().keys()
+        == TopicBertTask(
+            encoder=str(tiny_encoder_dir), num_labels=3, vocab_size=cli.datamodule.vocab_size, num_topics=8
+        )
+        .state_dict()
+        .keys()
     )
 
 
@@ -300,13 +305,12 @@ def test_checkpoint_of_another_task_is_refused(fitted, tiny_corpus_dir):
         ),
     ],
 )
-def test_broken_config_file_names_the_file_and_the_fix(tmp_path, text, message):
+def test_broken_config_file_names_the_file_and_the_fix(tmp_path, text, message, monkeypatch, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
-    command = [sys.executable, str(ROOT / "cli.py"), "fit", "--config", str(ROOT / "configs/nvdm.yaml"), "-c", str(bad)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert result.returncode == 2
-    assert re.search(message, result.stderr) and "Traceback" not in result.stderr and "usage:" not in result.stderr
+    code, err = run_as_a_user(["fit", "--config", str(ROOT / "configs/nvdm.yaml"), "-c", str(bad)], monkeypatch, capsys)
+    assert code == 2
+    assert re.search(message, err) and "usage:" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_out_of_memory_names_the_batch_size_and_the_fix(tiny_corpus_dir, tiny_encoder_dir, monkeypatch):

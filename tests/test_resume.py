@@ -209,6 +209,34 @@ def test_bad_batches_can_be_skipped_and_are_counted(tiny_corpus_dir, tiny_encode
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())
 
 
+def adam_steps(state_dict: dict) -> set[int]:
+    return {int(state["step"]) for state in state_dict["state"].values()}
+
+
+def test_deferred_guard_skips_a_bad_step_on_the_device_and_stops_at_the_next_read(
+    tiny_corpus_dir, tiny_encoder_dir, tmp_path
+):
+    """The NaN guard as it runs on CUDA: the flag is read every log_every_n_steps steps, and the fused
+    AdamW skips the bad step itself in between (weights and optimiser state untouched)."""
+    from callbacks.nonfinite import NonFiniteLossError
+
+    defer = ["--nonfinite.defer", "true", "--trainer.log_every_n_steps", "8"]
+    with pytest.raises(NonFiniteLossError, match=r"Loss is not finite at step 5 \(epoch 0; 1 bad steps skipped\)"):
+        poisoned_fit(tmp_path, tiny_corpus_dir, tiny_encoder_dir, [5], *defer)
+    last = torch.load(job_folder(tmp_path) / "version_0/checkpoints/last.ckpt", weights_only=False)
+    assert last["global_step"] == 6  # saved after the bad step, before the read at step 8
+    assert adam_steps(last["optimizer_states"][0]) == {5}  # six steps, one of them skipped
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_deferred_guard_counts_skipped_steps(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
+    defer = ["--nonfinite.defer", "true", "--nonfinite.skip_batches", "2"]
+    cli = poisoned_fit(tmp_path, tiny_corpus_dir, tiny_encoder_dir, [3, 20], *defer)
+    assert cli.trainer.callback_metrics["nonfinite_batches_skipped"] == 2
+    assert all(torch.isfinite(p).all() for p in cli.model.parameters())
+    assert adam_steps(cli.trainer.optimizers[0].state_dict()) == {cli.trainer.global_step - 2}
+
+
 @pytest.mark.slow
 def test_a_run_killed_by_sigkill_resumes_to_the_same_weights(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
     """The real thing: ``kill -9`` on the CLI process as soon as a mid-run ``last.ckpt`` exists."""

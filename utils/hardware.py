@@ -11,6 +11,7 @@ from typing import Literal
 import torch
 
 MatmulKind = Literal["fp32", "tf32", "bf16", "fp16"]
+HardwarePrecision = Literal["bf16-mixed", "16-mixed", "32-true"]
 
 # Dense peaks (TFLOP/s, no sparsity) from the vendors' data sheets, by device-name fragment; more
 # specific fragments first ("A100" before "A10", "L40S" before "L4"). A kind a card lacks is absent.
@@ -41,7 +42,7 @@ def hardware() -> str:
     return f"{os.cpu_count()} CPU cores ({cpu})"
 
 
-def hardware_precision(accelerator: str | None) -> str:
+def hardware_precision(accelerator: str | None) -> HardwarePrecision:
     """bf16-mixed on CUDA with bf16, 16-mixed on older CUDA, 32-true otherwise."""
     on_cuda = torch.cuda.is_available() and str(accelerator or "auto") in ("auto", "cuda", "gpu")
     if not on_cuda:

@@ -105,6 +105,7 @@ def test_wandb_offline_run_folder_holds_the_summary(telemetry_run):
         assert key in data
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_sums_energy_and_syncs_metrics(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
     args = tiny_args(tiny_corpus_dir, tiny_encoder_dir)
     run = subprocess.run(

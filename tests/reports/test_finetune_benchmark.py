@@ -9,6 +9,7 @@ from datamodules.tokens import load_tokenizer
 from reports.finetune_benchmark import finetune_benchmark, random_encoder_folder, run_hf_trainer, trainer_rows
 
 
+@pytest.mark.slow
 def test_every_variant_runs_and_the_ratios_come_from_documents_per_second(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
     result = finetune_benchmark(
         str(tiny_corpus_dir),
@@ -58,6 +59,7 @@ def test_random_encoder_has_the_architecture_but_not_the_weights(tiny_encoder_di
         random_encoder_folder(str(small), str(tiny_encoder_dir), tmp_path / "bad")
 
 
+@pytest.mark.slow
 def test_the_trainer_reference_trains_multi_label_data_on_multi_hot_targets(tiny_multilabel_dir, tiny_encoder_dir):
     corpus = load_corpus(str(tiny_multilabel_dir), dev_size=0.1)
     rows = trainer_rows(corpus, load_tokenizer(str(tiny_encoder_dir)), max_length=32)

@@ -18,6 +18,7 @@ def test_grid_names_map_to_partitions():
     assert Run("/data/my corpus", "BERT-512", 3, 512).folder(ROOT).parts[-3:] == ("my corpus", "BERT-512", "seed3")
 
 
+@pytest.mark.slow
 def test_sweep_runs_reports_and_resumes(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
     command = [
         sys.executable,
@@ -53,6 +54,7 @@ def test_sweep_runs_reports_and_resumes(tiny_corpus_dir, tiny_encoder_dir, tmp_p
     assert (folder / "TopicBERT-16" / "seed1" / "results.json").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_seqlen_cost_grows_with_length_and_writes_a_plot(tiny_encoder_dir, tmp_path):
     rows = seqlen_cost(
         encoder=str(tiny_encoder_dir), lengths=[16, 128], batch_size=4, steps=2, warmup=1, out=str(tmp_path)
