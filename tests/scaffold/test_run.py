@@ -11,24 +11,9 @@ from callbacks.energy import EnergyTracker
 from callbacks.summary import RunSummary
 from callbacks.timing import EpochTimer
 from cli import main
-from tests.conftest import ROOT, job_folder
+from tests.conftest import ROOT, job_folder, tiny_args
 
-TINY = [
-    "--data.max_length",
-    "32",
-    "--data.num_partitions",
-    "2",
-    "--data.min_freq",
-    "2",
-    "--data.dev_size",
-    "0.2",
-    "--data.batch_size",
-    "8",
-    "--trainer.max_epochs",
-    "1",
-    "--trainer.enable_progress_bar",
-    "false",
-]
+ONE_EPOCH = ["--trainer.max_epochs", "1"]
 
 
 def bare_config(tmp_path, corpus_dir, encoder_dir, model="lightning_modules.TopicBertTask"):
@@ -41,8 +26,13 @@ def bare_config(tmp_path, corpus_dir, encoder_dir, model="lightning_modules.Topi
     return str(config)
 
 
+def own_config(tmp_path, corpus_dir, encoder_dir) -> list[str]:
+    """CLI arguments: the user's own config on the tiny data, one epoch."""
+    return [*tiny_args(corpus_dir, encoder_dir, bare_config(tmp_path, corpus_dir, encoder_dir)), *ONE_EPOCH]
+
+
 def test_a_config_without_callbacks_gets_the_whole_scaffold(tmp_path, tiny_corpus_dir, tiny_encoder_dir):
-    cli = main(["fit", "--config", bare_config(tmp_path, tiny_corpus_dir, tiny_encoder_dir), *TINY])
+    cli = main(["fit", *own_config(tmp_path, tiny_corpus_dir, tiny_encoder_dir)])
     folder = job_folder(tmp_path) / "version_0"
     assert folder.parent.name == f"topicbert-16-{tiny_corpus_dir.name}"
     results = json.loads((folder / "results.json").read_text())
@@ -86,7 +76,7 @@ def test_each_piece_switches_off_with_one_flag(tmp_path, tiny_corpus_dir, tiny_e
         "--wandb",
         "false",
     ]
-    cli = main(["fit", "--config", bare_config(tmp_path, tiny_corpus_dir, tiny_encoder_dir), *TINY, *off])
+    cli = main(["fit", *own_config(tmp_path, tiny_corpus_dir, tiny_encoder_dir), *off])
     kinds = {type(cb).__name__ for cb in cli.trainer.callbacks}
     assert not kinds & {"EpochTimer", "EnergyTracker", "TrainingThroughput", "ResumeCheckpoint", "TopicWordsWriter"}
     assert not any(isinstance(cb, ModelCheckpoint) for cb in cli.trainer.callbacks)
@@ -101,9 +91,7 @@ def test_each_piece_switches_off_with_one_flag(tmp_path, tiny_corpus_dir, tiny_e
 def test_piece_settings_and_a_users_own_callback(tmp_path, tiny_corpus_dir, tiny_encoder_dir):
     args = [
         "fit",
-        "--config",
-        bare_config(tmp_path, tiny_corpus_dir, tiny_encoder_dir),
-        *TINY,
+        *own_config(tmp_path, tiny_corpus_dir, tiny_encoder_dir),
         "--energy.country_iso_code",
         "FRA",
         "--trainer.callbacks+=callbacks.timing.EpochTimer",
@@ -130,13 +118,8 @@ def test_run_folders_follow_the_model_label_and_the_dataset(tmp_path, tiny_corpu
     bert = main(
         [
             "fit",
-            "--config",
-            str(ROOT / "configs/bert.yaml"),
-            "--data.dataset",
-            str(ohsumed),
-            "--data.tokenizer",
-            str(tiny_encoder_dir),
-            *TINY,
+            *tiny_args(ohsumed, tiny_encoder_dir, "configs/bert.yaml"),
+            *ONE_EPOCH,
             "--test_after_fit",
             "false",
         ]
@@ -178,7 +161,7 @@ def test_true_switches_a_piece_back_on_with_its_defaults(piece, tmp_path, tiny_c
     from cli import TopicBertCLI
     from datamodules import DocumentDataModule
 
-    args = ["--config", bare_config(tmp_path, tiny_corpus_dir, tiny_encoder_dir), *TINY, f"--{piece}", "true"]
+    args = [*own_config(tmp_path, tiny_corpus_dir, tiny_encoder_dir), f"--{piece}", "true"]
     cli = TopicBertCLI(LightningModule, DocumentDataModule, subclass_mode_model=True, run=False, args=args)
     if piece == "energy":
         assert sum(isinstance(cb, EnergyTracker) for cb in cli.trainer.callbacks) == 1
