@@ -32,7 +32,7 @@ class NonFiniteLossGuard(Callback):
     optimisers, the finite flag stays on the device: a bad step is skipped there by the optimiser
     itself, and the flags are read every ``log_every_n_steps`` steps and at each epoch end, so the
     check forces no host synchronisation per step; a stop then comes at the next read and names the
-    first bad step. Other optimisers are checked at once on CUDA too.
+    first bad step. Every shipped task's optimiser is fused on CUDA; one that is not is checked at once.
 
     Args:
         skip_batches: bad batches to skip before stopping (0: stop at the first).

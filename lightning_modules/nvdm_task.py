@@ -9,6 +9,7 @@ import torch
 from torchmetrics import MeanMetric
 
 from lightning_modules.base import BaseTask
+from lightning_modules.optim import adam
 from models.nvdm import NVDM, Activation
 
 
@@ -90,4 +91,4 @@ class NVDMTask(BaseTask):
         return self.model.topic_word_indices(top_n)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return adam(self.parameters(), self.hparams.lr, 0.0, self.device)

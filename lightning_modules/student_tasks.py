@@ -11,6 +11,7 @@ from transformers import AutoConfig
 
 from lightning_modules.classifier import ClassifierOutput, DocumentClassifierTask
 from lightning_modules.losses import classification_loss, default_kd_weight, distillation_loss
+from lightning_modules.optim import adam
 from models.students import BiLSTM, KimCNN, SparseLogisticRegression, make_embedding, teacher_embeddings
 from utils.pretrained import load_pretrained
 
@@ -95,7 +96,7 @@ class StudentTask(DocumentClassifierTask):
 
     def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]
-        return torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return adam(params, self.hparams.lr, self.hparams.weight_decay, self.device)
 
 
 class TokenStudent(StudentTask):

@@ -35,3 +35,12 @@ def test_linear_warmup_then_decay_to_zero():
         scheduler.step()
     assert rates[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
     assert rates[5:] == pytest.approx([5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
+
+
+def test_small_models_adam_is_fused_on_cuda_only():
+    from lightning_modules.optim import adam
+
+    params = list(torch.nn.Linear(3, 2).parameters())
+    on_cuda = adam(params, 1e-3, 0.0, torch.device("cuda"))
+    assert on_cuda.defaults["fused"] and on_cuda._step_supports_amp_scaling  # the NaN guard can skip on the device
+    assert not adam(params, 1e-3, 0.0, torch.device("cpu")).defaults["fused"]  # CPU runs keep PyTorch's default
