@@ -72,6 +72,12 @@ def count_encoder_flops(encoder: nn.Module) -> SequenceFlops:
     previous_mode = encoder.training
     attention = getattr(encoder.config, "_attn_implementation", None)
     hf_encoder = cast("PreTrainedModel", encoder)  # used only when it has an attention implementation
+    if attention not in (None, "eager") and not hasattr(encoder, "set_attn_implementation"):
+        raise FlopsNotModelledError(
+            f"{type(encoder).__name__} runs {attention} attention and this transformers version cannot switch it "
+            "to eager attention for counting (set_attn_implementation); upgrade transformers for model TFLOP/s and "
+            "MFU."
+        )
     encoder.eval()
     if attention not in (None, "eager"):
         hf_encoder.set_attn_implementation("eager")  # fused kernels are not all known to the counter

@@ -81,3 +81,11 @@ class CubicEncoder(nn.Module):
 def test_a_cost_that_is_not_quadratic_is_refused():
     with pytest.raises(FlopsNotModelledError, match="not a quadratic function of the sequence length"):
         count_encoder_flops(CubicEncoder())
+
+
+def test_an_encoder_that_cannot_switch_to_eager_attention_is_refused():
+    class OldStyle(CubicEncoder):
+        config = type("Config", (), {"_attn_implementation": "sdpa"})()
+
+    with pytest.raises(FlopsNotModelledError, match="set_attn_implementation"):
+        count_encoder_flops(OldStyle())
