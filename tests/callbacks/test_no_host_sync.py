@@ -31,7 +31,7 @@ READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__")
 
 
 class HostSyncError(AssertionError):
-    pass
+    """A per-step hook read a tensor on the host."""
 
 
 class NoHostSync(TorchDispatchMode):
