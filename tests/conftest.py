@@ -143,6 +143,14 @@ def job_folder(home: Path) -> Path:
     return folder
 
 
+def nvdm_args(corpus_dir) -> list[str]:
+    """CLI arguments: the topic-model config on a tiny corpus (Fmin 2, a 20% dev split)."""
+    return [
+        *("--config", str(ROOT / "configs/nvdm.yaml"), "--data.dataset", str(corpus_dir)),
+        *("--data.min_freq", "2", "--data.dev_size", "0.2"),
+    ]
+
+
 def tiny_args(corpus_dir, encoder_dir, config="configs/topicbert.yaml") -> list[str]:
     """CLI arguments: a shipped config on the tiny corpus and encoder, two quick epochs."""
     return [

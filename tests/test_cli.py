@@ -17,7 +17,7 @@ from cli import main
 from datamodules.corpus import DataError
 from lightning_modules.base import CheckpointMismatchError
 from lightning_modules.topicbert_task import TopicBertTask
-from tests.conftest import ROOT, tiny_args, write_jsonl
+from tests.conftest import ROOT, nvdm_args, tiny_args, write_jsonl
 from utils.pretrained import EncoderNotFoundError
 
 CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml"))
@@ -107,14 +107,7 @@ def test_nvdm_pretraining_then_topicbert_starts_from_it(tiny_corpus_dir, tiny_en
     nvdm = main(
         [
             "fit",
-            "--config",
-            str(ROOT / "configs/nvdm.yaml"),
-            "--data.dataset",
-            str(tiny_corpus_dir),
-            "--data.min_freq",
-            "2",
-            "--data.dev_size",
-            "0.2",
+            *nvdm_args(tiny_corpus_dir),
             "--model.init_args.num_topics",
             "8",
             "--trainer.max_epochs",
@@ -278,14 +271,7 @@ def test_checkpoint_of_other_data_is_refused_with_what_differs(fitted, tiny_corp
 def test_checkpoint_of_another_task_is_refused(fitted, tiny_corpus_dir):
     args = [
         "test",
-        "--config",
-        str(ROOT / "configs/nvdm.yaml"),
-        "--data.dataset",
-        str(tiny_corpus_dir),
-        "--data.min_freq",
-        "2",
-        "--data.dev_size",
-        "0.2",
+        *nvdm_args(tiny_corpus_dir),
         "--ckpt_path",
         fitted.best,
     ]

@@ -13,7 +13,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from callbacks.prediction_writer import PredictionWriter
 from cli import main
 from lightning_modules.thresholds import GRID
-from tests.conftest import ROOT, tiny_args
+from tests.conftest import ROOT, nvdm_args, tiny_args
 
 LABELS = ["finance", "science", "sport"]
 
@@ -95,14 +95,7 @@ def test_bert_baseline_and_nvdm_run_on_multi_label_data(tiny_multilabel_dir, tin
     nvdm = main(
         [
             "fit",
-            "--config",
-            str(ROOT / "configs/nvdm.yaml"),
-            "--data.dataset",
-            str(tiny_multilabel_dir),
-            "--data.min_freq",
-            "2",
-            "--data.dev_size",
-            "0.2",
+            *nvdm_args(tiny_multilabel_dir),
             "--trainer.max_epochs",
             "1",
             "--trainer.enable_progress_bar",

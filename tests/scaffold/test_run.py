@@ -11,7 +11,7 @@ from callbacks.energy import EnergyTracker
 from callbacks.summary import RunSummary
 from callbacks.timing import EpochTimer
 from cli import main
-from tests.conftest import ROOT, job_folder, tiny_args
+from tests.conftest import job_folder, nvdm_args, tiny_args
 
 ONE_EPOCH = ["--trainer.max_epochs", "1"]
 
@@ -129,14 +129,7 @@ def test_run_folders_follow_the_model_label_and_the_dataset(tmp_path, tiny_corpu
     nvdm = main(
         [
             "fit",
-            "--config",
-            str(ROOT / "configs/nvdm.yaml"),
-            "--data.dataset",
-            str(ohsumed),
-            "--data.min_freq",
-            "2",
-            "--data.dev_size",
-            "0.2",
+            *nvdm_args(ohsumed),
             "--trainer.max_epochs",
             "1",
             "--trainer.enable_progress_bar",
