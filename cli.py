@@ -102,6 +102,10 @@ class TopicBertCLI(LightningCLI):
         """The trainer with the scaffold's loggers and callbacks (see ``scaffold.run``)."""
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         trainer_config = {**config["trainer"], **kwargs}
+        budget = config.get("budget")
+        if budget is not None:
+            dm = self.datamodule
+            dm.train_fraction = budget.apply(trainer_config, len(dm.views.split(dm.train_split)))
         if trainer_config.get("logger") is None:
             loggers = scaffold_loggers(config, job_name(config["run"], self.model, self.datamodule))
             trainer_config["logger"] = loggers or False

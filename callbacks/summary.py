@@ -15,6 +15,8 @@ from lightning.pytorch.loggers import WandbLogger
 from callbacks.telemetry import TelemetryCallback
 from utils.files import atomic_write
 from utils.hardware import hardware
+from utils.predictions import FILENAME as PREDICTIONS_FILENAME
+from utils.predictions import DocumentPredictions
 
 if TYPE_CHECKING:
     from lightning_modules.base import BaseTask
@@ -34,22 +36,103 @@ def _float(value) -> float | None:
     return float(value) if value is not None else None
 
 
+def telemetry(trainer: pl.Trainer) -> list[TelemetryCallback]:
+    # set by Lightning, not declared on Trainer
+    return [cb for cb in trainer.callbacks if isinstance(cb, TelemetryCallback)]  # type: ignore[attr-defined]
+
+
+def planned_budget(trainer: pl.Trainer, train_fraction: float) -> str:
+    """The budget the trainer was given, as ``scaffold.budget.Budget.describe`` writes it; old-style
+    batch limits are appended, so runs limited that way never look equal to a documents budget."""
+    if trainer.max_steps > 0:
+        interval = trainer.val_check_interval
+        per_steps = trainer.check_val_every_n_epoch is None and isinstance(interval, int)
+        evaluations = trainer.max_steps // interval if per_steps else "per-epoch"
+        text = f"steps={trainer.max_steps},evaluations={evaluations}"
+    else:
+        text = f"epochs={(trainer.max_epochs or 0) * train_fraction:g}"
+    limit = trainer.limit_train_batches
+    return text if limit in (None, 1.0) else f"{text},limit_train_batches={limit:g}"
+
+
+def consumed_budget(trainer: pl.Trainer, dm, evaluations: list[dict]) -> dict:
+    """What the run was allowed and what it used, and the dev split its choice was made on."""
+    fraction = getattr(dm, "train_fraction", 1.0)
+    return {
+        "budget": planned_budget(trainer, fraction),
+        "train_fraction": fraction,
+        "optimizer_steps": trainer.global_step,
+        "candidate_checkpoints": len(evaluations),
+        "dev_fingerprint": dm.fingerprint("dev"),
+    }
+
+
+def scalar_hparams(pl_module) -> dict:
+    """The task's settings that fit in a table cell (the learning rate among them)."""
+    return {k: v for k, v in pl_module.hparams.items() if isinstance(v, bool | int | float | str) and k[0] != "_"}
+
+
+def best_score(evaluations: list[dict], val_history: list[float]) -> float | None:
+    """The best dev macro-F1 of any evaluation (several per epoch under a steps budget)."""
+    scores = [e["val_macro_f1"] for e in evaluations if "val_macro_f1" in e] or val_history
+    return max(scores) if scores else None
+
+
+def time_to_quality(evaluations: list[dict], monitor: str, share: float = 0.99) -> dict:
+    """MLPerf-style time-to-quality: the cost until the dev score first reached ``share`` of the
+    run's own best (only for scores where higher is better)."""
+    scores = [e[monitor] for e in evaluations if monitor in e]
+    if not scores or not monitor.endswith("f1"):
+        return {}
+    target = share * max(scores)
+    first = next(e for e in evaluations if e.get(monitor, float("-inf")) >= target)
+    names = {
+        "time_s": "time_to_quality_s",
+        "energy_kwh": "energy_to_quality_kwh",
+        "co2_measured_g": "co2_to_quality_g",
+        "documents_seen": "documents_to_quality",
+        "step": "steps_to_quality",
+    }
+    return {"quality_target": share} | {new: first[old] for old, new in names.items() if old in first}
+
+
 class RunSummary(Callback):
     """Collects the figures of every :class:`TelemetryCallback` with the run's macro-F1 and settings.
 
-    Records ``val_macro_f1`` after every epoch, writes ``results.json`` atomically into the run folder
-    after fit (``status: "fit"``) and again after test (``status: "complete"``), and puts the same
-    summary into the W&B run summary.
+    Records ``val_macro_f1`` after every epoch and, at every dev evaluation of fit, the score with
+    the telemetry's cumulative figures (``evaluations``: what reaching that score cost). Writes
+    ``results.json`` atomically into the run folder after fit (``status: "fit"``) and again after
+    test (``status: "complete"``, with ``test_predictions.npz`` beside it), and puts the same summary
+    into the W&B run summary.
     """
 
     def __init__(self) -> None:
         self.val_history: list[float] = []
+        self.evaluations: list[dict[str, float]] = []
         self.results: dict = {}
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         value = trainer.callback_metrics.get("val_macro_f1")
         if value is not None:
             self.val_history.append(float(value))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        """Each dev evaluation of fit (a candidate checkpoint) with what training had cost by then."""
+        monitor = getattr(pl_module, "monitor", "val_macro_f1")
+        value = trainer.callback_metrics.get(monitor)
+        if trainer.sanity_checking or trainer.state.fn != "fit" or value is None:
+            return
+        entry = {"step": trainer.global_step, "epoch": trainer.current_epoch, monitor: float(value)}
+        for callback in telemetry(trainer):
+            entry |= callback.progress()
+        self.evaluations.append(entry)
+
+    def state_dict(self) -> dict:
+        return {"val_history": list(self.val_history), "evaluations": list(self.evaluations)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.val_history = list(state_dict.get("val_history", []))
+        self.evaluations = list(state_dict.get("evaluations", []))
 
     def collect(self, trainer: pl.Trainer, pl_module: BaseTask) -> dict:
         dm = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning, not declared on Trainer
@@ -65,13 +148,16 @@ class RunSummary(Callback):
             "precision": str(trainer.precision),
             "devices": trainer.world_size,
             "hardware": hardware(),
+            "hparams": scalar_hparams(pl_module),
             "val_macro_f1_per_epoch": list(self.val_history),
-            "best_val_macro_f1": max(self.val_history) if self.val_history else None,
+            "best_val_macro_f1": best_score(self.evaluations, self.val_history),
+            "evaluations": list(self.evaluations),
             "best_checkpoint": checkpoint.best_model_path if checkpoint is not None else None,
         }
-        for callback in trainer.callbacks:  # type: ignore[attr-defined]  # set by Lightning, not declared on Trainer
-            if isinstance(callback, TelemetryCallback):
-                results.update(callback.summary())
+        for callback in telemetry(trainer):
+            results.update(callback.summary())
+        results |= consumed_budget(trainer, dm, self.evaluations)
+        results |= time_to_quality(self.evaluations, getattr(pl_module, "monitor", "val_macro_f1"))
         return results
 
     def on_fit_end(self, trainer, pl_module) -> None:
@@ -85,7 +171,26 @@ class RunSummary(Callback):
         for name in ("test_macro_f1", "test_micro_f1", "test_accuracy"):
             self.results[name] = _float(metrics.get(name))
         self.results["status"] = "complete"
+        self.write_test_predictions(trainer, pl_module)
         self.write(trainer)
+
+    def write_test_predictions(self, trainer: pl.Trainer, pl_module) -> None:
+        """``test_predictions.npz``: every test document's decisions and gold labels, which the
+        report's paired intervals resample."""
+        decisions = getattr(pl_module, "test_decisions", None)
+        if decisions is None or not trainer.is_global_zero:
+            return
+        dm = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning, not declared on Trainer
+        ids = dm.documents("test").ids
+        DocumentPredictions(
+            ids=[ids[i] for i in decisions.doc_index.tolist()],
+            gold=decisions.gold.numpy(),
+            predicted=decisions.predicted.numpy(),
+            label_names=list(dm.label_names),
+            multi_label=bool(dm.multi_label),
+        ).save(run_folder(trainer) / PREDICTIONS_FILENAME)
+        self.results["test_predictions"] = PREDICTIONS_FILENAME
+        self.results["test_fingerprint"] = dm.fingerprint("test")
 
     def write(self, trainer: pl.Trainer) -> None:
         folder = run_folder(trainer)

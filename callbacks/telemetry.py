@@ -18,6 +18,11 @@ class TelemetryCallback(Callback, ABC):
     def summary(self) -> dict[str, float | int | list | None]:
         """The run's figures so far, by name (the names carry their units)."""
 
+    def progress(self) -> dict[str, float]:
+        """Cumulative figures at this moment of training (read at every dev evaluation, so each
+        evaluation knows what reaching its score cost); none by default."""
+        return {}
+
 
 def gather_over_ranks(trainer: pl.Trainer, value: float) -> list[float]:
     """``value`` from every process, in rank order (``[value]`` on one device); every rank must call it."""

@@ -27,6 +27,7 @@ class TrainingThroughput(ClockedCallback):
         super().__init__()
         self.peak_tflops = peak_tflops
         self.history: list[dict[str, float]] = []
+        self.seen_before = {"documents_seen": 0.0, "tokens_seen": 0.0}  # in the epochs already ended
 
     def _reset(self, device: torch.device, documents: int) -> None:
         self.seen = torch.zeros(documents, dtype=torch.bool, device=device)
@@ -78,10 +79,22 @@ class TrainingThroughput(ClockedCallback):
             if peak:
                 figures["mfu"] = totals["flops"] / seconds / (peak * 1e12 * trainer.world_size)
         self.history.append(figures)
+        self.seen_before["documents_seen"] += totals["docs"]
+        self.seen_before["tokens_seen"] += totals["tokens"]
         for name, value in figures.items():
             pl_module.log(name, value, rank_zero_only=True)
+
+    def progress(self) -> dict[str, float]:
+        """Documents and real tokens trained on so far (this process's part of the running epoch)."""
+        if not hasattr(self, "seen"):
+            return dict(self.seen_before)
+        return {
+            "documents_seen": self.seen_before["documents_seen"] + float(self.seen.sum()),
+            "tokens_seen": self.seen_before["tokens_seen"] + float(self.tokens),
+        }
 
     def summary(self) -> dict:
         if not self.history:
             return {}
-        return {k: sum(h[k] for h in self.history) / len(self.history) for k in self.history[-1]}
+        means = {k: sum(h[k] for h in self.history) / len(self.history) for k in self.history[-1]}
+        return means | self.seen_before

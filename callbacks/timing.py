@@ -68,10 +68,18 @@ class EpochTimer(ClockedCallback):
         for logger in trainer.loggers:
             logger.log_metrics({"time_total_s": self.total_s}, step=trainer.global_step)
 
+    def elapsed_s(self) -> float | None:
+        """Wall time of the training loop so far, validation and resumed runs included."""
+        if self.total_s is not None or self.fit_start is None:
+            return self.total_s
+        return self.earlier_s + time.perf_counter() - self.fit_start
+
+    def progress(self) -> dict[str, float]:
+        elapsed = self.elapsed_s()
+        return {} if elapsed is None else {"time_s": elapsed}
+
     def summary(self) -> dict:
-        total = self.total_s
-        if total is None and self.fit_start is not None:
-            total = self.earlier_s + time.perf_counter() - self.fit_start
+        total = self.elapsed_s()
         return {
             "epochs": len(self.epoch_times),
             "time_epoch_s": list(self.epoch_times),

@@ -50,6 +50,7 @@ class DocumentDataset(Dataset):
     def __init__(self, lengths: np.ndarray):
         self.lengths = np.asarray(lengths)
         self.num_documents = len(self.lengths)
+        self.doc_index = np.arange(self.num_documents)
 
     def __len__(self) -> int:
         return self.num_documents
@@ -117,6 +118,9 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     batch from ``rank``. The list is padded by repeating its first batches so that all processes run
     the same number of steps (DDP synchronises every forward pass); evaluation drops the repeated
     examples again by their ``example_index``.
+
+    ``examples`` restricts the batches to those dataset positions (a training budget's share of the
+    documents); all examples by default.
     """
 
     def __init__(
@@ -128,12 +132,14 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         bucket_batches: int = 50,
         num_replicas: int = 1,
         rank: int = 0,
+        examples: np.ndarray | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}.")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}.")
-        self.lengths = np.asarray(lengths)
+        self.examples = np.arange(len(lengths)) if examples is None else np.asarray(examples)
+        self.lengths = np.asarray(lengths)[self.examples]
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
@@ -161,7 +167,11 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         return -(-total // self.num_replicas)
 
     def global_batches(self) -> list[np.ndarray]:
-        """The batch list all processes share, before it is split between them."""
+        """The batch list all processes share, before it is split between them (dataset positions)."""
+        return [self.examples[batch] for batch in self._batches()]
+
+    def _batches(self) -> list[np.ndarray]:
+        """The batches as positions in ``examples``."""
         if not self.shuffle:
             order = np.argsort(-self.lengths, kind="stable") if self.bucket_batches else np.arange(len(self.lengths))
             return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]

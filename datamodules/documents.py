@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import lightning.pytorch as pl
@@ -45,6 +46,9 @@ class DocumentDataModule(pl.LightningDataModule):
         max_length: N, the token budget per document including special tokens.
         num_partitions: p; each document is cut into at most p partitions of x = N / p tokens.
         batch_size: training examples (partitions) per batch.
+        train_fraction: share of the training documents the run trains on, a seeded sample drawn once
+            from ``seed_everything`` (all partitions of a chosen document); a budget's fraction of an
+            epoch is a fraction of documents, so variants with more partitions see no more documents.
         length_bucketing: batch examples of similar length together (sorted within windows of
             ``bucket_batches`` batches), so dynamic padding wastes little; off gives random batches.
         bucket_batches: the window; smaller mixes lengths (and so often labels) more in each batch,
@@ -90,6 +94,7 @@ class DocumentDataModule(pl.LightningDataModule):
         max_length: int = 512,
         num_partitions: int = 1,
         batch_size: int = 16,
+        train_fraction: float = 1.0,
         length_bucketing: bool = True,
         bucket_batches: int = 50,
         pad_to_max_length: bool = False,
@@ -115,6 +120,8 @@ class DocumentDataModule(pl.LightningDataModule):
                 f"max_length={max_length} / num_partitions={num_partitions} leaves partitions of fewer than 8 "
                 "tokens; lower --data.num_partitions or raise --data.max_length."
             )
+        if not 0.0 < train_fraction <= 1.0:
+            raise DataError(f"train_fraction must lie in (0, 1], got {train_fraction}.")
         if bucket_batches < 1:
             raise ValueError(
                 f"bucket_batches must be at least 1, got {bucket_batches}; turn bucketing off with "
@@ -126,6 +133,7 @@ class DocumentDataModule(pl.LightningDataModule):
         self.max_length = max_length
         self.num_partitions = num_partitions
         self.batch_size = batch_size
+        self.train_fraction = train_fraction
         self.eval_batch_size = eval_batch_size
         self.seed = seed
         self.predict_split = predict_split
@@ -234,14 +242,17 @@ class DocumentDataModule(pl.LightningDataModule):
             self.datasets[split] = self._build(split)
         dataset = self.datasets[split]
         trainer = self.trainer
+        seed = int(os.environ.get("PL_GLOBAL_SEED", self.seed))
+        sample = document_sample(dataset.doc_index, dataset.num_documents, self.train_fraction, seed) if train else None
         sampler = LengthBucketBatchSampler(
             dataset.lengths,
             self.batch_size if train else self.eval_batch_size,
             shuffle=train,
-            seed=int(os.environ.get("PL_GLOBAL_SEED", self.seed)),
+            seed=seed,
             bucket_batches=self.hparams.bucket_batches if self.hparams.length_bucketing else 0,
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
+            examples=sample,
         )
         workers = self.hparams.num_workers
         return (ResumableLoader if train else DataLoader)(
@@ -281,6 +292,16 @@ class DocumentDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict", train=False)
+
+
+def document_sample(
+    doc_index: Sequence[int] | np.ndarray, documents: int, fraction: float, seed: int
+) -> np.ndarray | None:
+    """Positions of the examples of a seeded sample of ``fraction`` of the documents (None: all)."""
+    if fraction >= 1.0:
+        return None
+    chosen = np.random.default_rng((seed, 0x5A3)).permutation(documents)[: max(1, round(fraction * documents))]
+    return np.flatnonzero(np.isin(np.asarray(doc_index), chosen))
 
 
 def document_costs(view: SplitView) -> np.ndarray:

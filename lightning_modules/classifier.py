@@ -20,6 +20,15 @@ class ClassifierOutput:
     logits: Tensor
 
 
+@dataclass
+class DocumentDecisions:
+    """What a test pass decided per document, for paired comparisons of runs on the same documents."""
+
+    doc_index: Tensor
+    predicted: Tensor
+    gold: Tensor
+
+
 class DocumentClassifierTask(BaseTask):
     """Base of the classifiers: subclasses define ``forward(batch)`` (an output with ``logits``) and
     ``compute_losses(batch, output)`` (a dict with ``loss``); training logs those losses, and
@@ -39,6 +48,7 @@ class DocumentClassifierTask(BaseTask):
     """
 
     decision_thresholds: Tensor
+    test_decisions: DocumentDecisions | None = None
 
     def __init__(
         self,
@@ -86,8 +96,8 @@ class DocumentClassifierTask(BaseTask):
         probs = class_probabilities(output.logits, self.multi_label)
         documents.update(batch["doc_index"], batch["example_index"], probs, batch["labels"])
 
-    def _score_documents(self, documents: DocumentAggregator, metrics, tune: bool = False) -> None:
-        _, probs, targets = documents.compute()
+    def _score_documents(self, documents: DocumentAggregator, metrics, tune: bool = False) -> DocumentDecisions:
+        docs, probs, targets = documents.compute()
         documents.reset()
         if tune and self.multi_label and self.hparams.threshold_tuning != "none":
             tuned = tune_thresholds(probs, targets, self.hparams.threshold_tuning, self.hparams.threshold)
@@ -95,6 +105,14 @@ class DocumentClassifierTask(BaseTask):
         scores = metrics(*metric_inputs(probs, targets, self.multi_label, self.decision_thresholds))
         metrics.reset()
         self.log_dict(scores, prog_bar=True)
+        return DocumentDecisions(docs.cpu(), self.decide(probs).cpu(), (targets > 0.5).cpu())
+
+    def decide(self, probs: Tensor) -> Tensor:
+        """Hard per-document decisions (documents x labels, bool): the labels at or above their
+        thresholds, or the most probable class."""
+        if self.multi_label:
+            return probs >= self.decision_thresholds
+        return torch.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).bool()
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._evaluate(batch, self.val_documents, "val")
@@ -107,7 +125,7 @@ class DocumentClassifierTask(BaseTask):
         self._evaluate(batch, self.test_documents, "test")
 
     def on_test_epoch_end(self) -> None:
-        self._score_documents(self.test_documents, self.test_metrics)
+        self.test_decisions = self._score_documents(self.test_documents, self.test_metrics)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)

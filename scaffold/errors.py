@@ -11,6 +11,7 @@ import yaml
 from callbacks.nonfinite import NonFiniteLossError
 from datamodules.formats import DataError
 from lightning_modules.base import CheckpointMismatchError, task_classes
+from scaffold.budget import BudgetError
 from utils.pretrained import EncoderNotFoundError
 
 
@@ -30,6 +31,7 @@ USER_ERRORS = (
     ConfigFileError,
     NonFiniteLossError,
     BatchTooLargeError,
+    BudgetError,
 )
 
 

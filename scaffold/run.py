@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace, lazy_instance
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 
 from callbacks.energy import EnergyTracker
@@ -32,6 +32,7 @@ from callbacks.summary import RunSummary
 from callbacks.throughput import TrainingThroughput
 from callbacks.timing import EpochTimer
 from callbacks.topics import TopicWordsWriter
+from scaffold.budget import Budget
 from scaffold.wandb_logger import AutoWandbLogger, Mode
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ CHECKPOINT_DEFAULTS = {"save_last": True, "enable_version_counter": False, "auto
 
 # CLI key -> (type, default). Order is the order callbacks run in; the checkpoint comes before
 # ``resume`` so that ``trainer.checkpoint_callback`` is the best-model one.
-PIECES: dict[str, tuple[type[Callback], Callback]] = {
+PIECES: dict[str, tuple[type[Callback], Callback | bool]] = {
     "timing": (EpochTimer, lazy_instance(EpochTimer)),
     "memory": (PeakMemory, lazy_instance(PeakMemory)),
     "energy": (EnergyTracker, lazy_instance(EnergyTracker)),
@@ -88,6 +89,7 @@ PIECES: dict[str, tuple[type[Callback], Callback]] = {
     "summary": (RunSummary, lazy_instance(RunSummary)),
     "checkpoint": (ModelCheckpoint, lazy_instance(ModelCheckpoint, **CHECKPOINT_DEFAULTS)),
     "resume": (ResumeCheckpoint, lazy_instance(ResumeCheckpoint)),
+    "early_stopping": (EarlyStopping, False),  # off by default; true follows the task's metric
     "nonfinite": (NonFiniteLossGuard, lazy_instance(NonFiniteLossGuard)),
     "lr_monitor": (LearningRateMonitor, lazy_instance(LearningRateMonitor, logging_interval="step")),
     "predictions": (PredictionWriter, lazy_instance(PredictionWriter)),
@@ -100,6 +102,9 @@ LOGGING = ("lr_monitor",)  # left out without a logger
 def add_scaffold_arguments(parser) -> None:
     """The ``--run``, ``--csv``, ``--wandb`` and callback arguments (see the module docstring)."""
     parser.add_argument("--run", type=RunLocation, default=RunLocation(), help="Where the run's files go.")
+    parser.add_argument(
+        "--budget", type=Budget | None, default=None, help="One training budget (epochs, steps or documents)."
+    )
     parser.add_argument("--csv", type=bool, default=True, help="Log metrics to metrics.csv in the run folder.")
     parser.add_argument("--wandb", type=WandbSettings | bool, default=WandbSettings(), help="W&B logging, or false.")
     for key, (cls, default) in PIECES.items():
@@ -107,17 +112,24 @@ def add_scaffold_arguments(parser) -> None:
         parser.add_argument(f"--{key}", type=cls | bool, default=default, help=f"{first_line} (false: leave out)")
 
 
+EARLY_STOPPING_DEFAULTS = {"patience": 3}
+
+
 def set_checkpoint_defaults(config, task_class: type[Any]) -> None:
-    """A checkpoint without a ``monitor`` follows the task: its metric, direction and file name."""
-    if config.get("checkpoint") is True:
-        config.checkpoint = Namespace(
-            class_path="lightning.pytorch.callbacks.ModelCheckpoint", init_args=Namespace(**CHECKPOINT_DEFAULTS)
-        )
-    init_args = getattr(config.get("checkpoint"), "init_args", None)
-    if init_args is not None and init_args.get("monitor") is None and hasattr(task_class, "monitor"):
-        init_args.monitor = task_class.monitor
-        init_args.mode = task_class.monitor_mode
-        init_args.filename = task_class.checkpoint_filename
+    """A checkpoint or early stopping without a ``monitor`` follows the task: its metric and
+    direction (and the checkpoint its file name)."""
+    for key, cls, defaults in (
+        ("checkpoint", ModelCheckpoint, CHECKPOINT_DEFAULTS),
+        ("early_stopping", EarlyStopping, EARLY_STOPPING_DEFAULTS),
+    ):
+        if config.get(key) is True:
+            config[key] = Namespace(class_path=f"{cls.__module__}.{cls.__name__}", init_args=Namespace(**defaults))
+        init_args = getattr(config.get(key), "init_args", None)
+        if init_args is not None and init_args.get("monitor") is None and hasattr(task_class, "monitor"):
+            init_args.monitor = task_class.monitor
+            init_args.mode = task_class.monitor_mode
+            if key == "checkpoint":
+                init_args.filename = task_class.checkpoint_filename
 
 
 def job_name(location: RunLocation, model, datamodule) -> str:

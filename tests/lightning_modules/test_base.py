@@ -55,7 +55,7 @@ def test_hyperparameters_of_the_whole_argument_chain_are_saved(tiny_encoder_dir)
     assert set(hp) == KimCNNStudent.init_parameters()
     assert [conv.kernel_size[0] for conv in task.model.convs] == [2, 3] and task.model.classifier.out_features == 5
     assert BiLSTMStudent.init_parameters() >= {"hidden_size", "ema_decay", "encoder", "kd_weight", "threshold"}
-    assert LogRegStudent(num_features=7).hparams.lr == 0.2  # a subclass's own default wins
+    assert LogRegStudent(num_features=7).hparams.lr == 0.5  # a subclass's own default wins
 
 
 def test_run_labels(tiny_encoder_dir):
