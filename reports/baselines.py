@@ -34,6 +34,8 @@ from lightning_modules.topicbert_task import load_nvdm_weights
 from models.nvdm import NVDM
 from models.topicbert import load_encoder
 from utils.files import atomic_write
+from utils.predictions import FILENAME as PREDICTIONS_FILENAME
+from utils.predictions import DocumentPredictions
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -79,6 +81,18 @@ def fit_on_dev(make, features: dict, dm: DocumentDataModule, grid: list[float]) 
         if dev_f1 > best[2]:
             best = (model, c, dev_f1)
     return best
+
+
+def save_test_predictions(dm: DocumentDataModule, predicted: np.ndarray, path: Path) -> None:
+    """The per-document decisions the report's paired intervals resample."""
+    test = dm.views.split("test")
+    DocumentPredictions(
+        ids=list(test.documents.ids),
+        gold=test.labels > 0.5,
+        predicted=predicted > 0.5,
+        label_names=list(dm.label_names),
+        multi_label=bool(dm.multi_label),
+    ).save(path)
 
 
 @torch.inference_mode()
@@ -184,6 +198,9 @@ def baselines(
         start = time.perf_counter()
         features = features_for(name, dm, encoder, nvdm_checkpoint, batch_size)
         classifier, c, dev_f1 = fit_on_dev(makers[name], features, dm, c_grid)
+        folder = Path(out) / dm.corpus.name / name
+        predicted = one_hot_predictions(classifier, features["test"], dm)
+        save_test_predictions(dm, predicted, folder / PREDICTIONS_FILENAME)
         result = {
             "model": LABELS[name],
             "dataset": dm.corpus.name,
@@ -191,12 +208,14 @@ def baselines(
             "status": "complete",
             "C": c,
             "best_val_macro_f1": dev_f1,
+            "dev_fingerprint": dm.fingerprint("dev"),
             "time_total_s": time.perf_counter() - start,
-            **scores(dm, "test", one_hot_predictions(classifier, features["test"], dm), "test_"),
+            **scores(dm, "test", predicted, "test_"),
+            "test_predictions": PREDICTIONS_FILENAME,
             "encoder": encoder if name.startswith("bert") else None,
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        path = Path(out) / dm.corpus.name / name / "results.json"
+        path = folder / "results.json"
         with atomic_write(path) as f:
             json.dump(result, f, indent=2)
         written.append(result)

@@ -12,21 +12,26 @@ from typing import Literal, cast
 from jsonargparse import CLI
 
 from reports.plots import pareto_plot
-from reports.table import ModelRow, load_results, summarize, to_markdown, write_table
+from reports.table import ModelRow, comparability_warnings, load_results, summarize, to_markdown, write_table
 from scaffold.wandb_logger import Mode, resolve_wandb_mode
 
 log = logging.getLogger(__name__)
-FIGURES = {"time": ("time_total_s", "fine-tuning time T (s)"), "co2": ("co2_measured_g", "CO2, measured (g)")}
+FIGURES = {
+    "time": ("time_total_s", "fine-tuning time T (s)"),
+    "co2": ("co2_measured_g", "CO2, measured (g)"),
+    "ttq_time": ("time_to_quality_s", "time to 99% of best dev macro-F1 (s)"),
+    "ttq_co2": ("co2_to_quality_g", "CO2 to 99% of best dev macro-F1 (g)"),
+}
 
 
-def log_to_wandb(rows: list[ModelRow], figures: list[Path], project: str, mode: Mode) -> str:
+def log_to_wandb(rows: list[ModelRow], figures: list[Path], folder: Path, project: str, mode: Mode) -> str:
     """The table, a scatter per cost and the PNG figures as one W&B run (job type ``report``)."""
     import wandb
 
     resolved, reason = resolve_wandb_mode(mode)
     # one of these, or $WANDB_MODE's own value, which wandb checks itself
     wandb_mode = cast(Literal["online", "offline", "disabled"], resolved)
-    run = wandb.init(project=project, job_type="report", mode=wandb_mode, dir=str(figures[0].parent))
+    run = wandb.init(project=project, job_type="report", mode=wandb_mode, dir=str(folder))
     columns = [
         "dataset",
         "model",
@@ -39,6 +44,15 @@ def log_to_wandb(rows: list[ModelRow], figures: list[Path], project: str, mode: 
         "co2_measured_g",
         "co2_paper_eq_g",
         "energy_kwh",
+        "budget",
+        "optimizer_steps",
+        "documents_seen",
+        "candidate_checkpoints",
+        "time_to_quality_s",
+        "co2_to_quality_g",
+        "difference",
+        "difference_low",
+        "difference_high",
     ]
     # wandb types the names as list[str | int]; a list of str is one (it only reads them)
     table = wandb.Table(columns=cast("list[str | int]", columns), data=[[getattr(r, c) for c in columns] for r in rows])
@@ -58,7 +72,9 @@ def report(
     wandb_project: str = "topicbert",
     wandb_mode: Mode = "auto",
 ) -> list[ModelRow]:
-    """Table 3 (markdown and CSV) and Pareto plots (F1 vs time, F1 vs CO2) from runs' ``results.json``.
+    """Table 3 (markdown and CSV) and Pareto plots (F1 vs time, vs CO2, and vs the time and CO2 to
+    99% of the best dev score) from runs' ``results.json``; warns where the rows compared differ in
+    budget, dev split or cost set-up.
 
     Args:
         runs: a run folder or ``results.json`` file, or a list of them; folders are searched recursively.
@@ -73,7 +89,10 @@ def report(
         raise SystemExit(f"error: no finished runs (results.json with status 'complete') under {', '.join(runs)}.")
     folder = Path(out or Path(runs[0]) / "report")
     rows = summarize(results, baseline)
-    markdown, table = write_table(rows, folder)
+    warnings = comparability_warnings(results)
+    for warning in warnings:
+        log.warning(warning)
+    markdown, table = write_table(rows, folder, warnings)
     figures = []
     for dataset in sorted({r.dataset for r in rows}):
         subset = [r for r in rows if r.dataset == dataset]
@@ -81,8 +100,8 @@ def report(
         for key, (cost, label) in FIGURES.items():
             figure = pareto_plot(subset, dataset_runs, cost, label, folder / f"pareto_{key}_{dataset}.png")
             figures += [figure] if figure else []
-    where = log_to_wandb(rows, figures, wandb_project, wandb_mode)
-    print(to_markdown(rows))
+    where = log_to_wandb(rows, figures, folder, wandb_project, wandb_mode)
+    print(to_markdown(rows, warnings))
     print(f"Table: {markdown}, {table}")
     print("Figures: " + ", ".join(str(p) for p in figures))
     print(f"W&B: {where}")

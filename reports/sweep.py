@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +19,9 @@ from jsonargparse import CLI
 from tqdm.auto import tqdm
 
 from reports.report import report
+from reports.runs import is_finished, run_fit
+from scaffold.budget import Budget
 
-ROOT = Path(__file__).resolve().parents[1]
 PAPER_GRID = ["BERT-512", "TopicBERT-512", "TopicBERT-256", "TopicBERT-128", "TopicBERT-64"]
 
 
@@ -52,8 +51,8 @@ class Run:
     def folder(self, out: Path) -> Path:
         return out / self.dataset_key / self.model / f"seed{self.seed}"
 
-    def arguments(self, out: Path) -> list[str]:
-        """``cli.py fit`` arguments that put this run's files in :meth:`folder`."""
+    def arguments(self) -> list[str]:
+        """``cli.py fit`` arguments of this run (its folder aside)."""
         return [
             "--data.dataset",
             self.dataset,
@@ -65,22 +64,9 @@ class Run:
             str(self.topic_model).lower(),
             "--seed_everything",
             str(self.seed),
-            "--run.root",
-            str(out / self.dataset_key),
-            "--run.name",
-            self.model,
-            "--run.version",
-            f"seed{self.seed}",
             "--wandb.group",
             f"sweep-{self.dataset_key}",
         ]
-
-
-def is_finished(folder: Path) -> bool:
-    try:
-        return json.loads((folder / "results.json").read_text()).get("status") == "complete"
-    except (OSError, json.JSONDecodeError):
-        return False
 
 
 def sweep(
@@ -92,6 +78,7 @@ def sweep(
     overrides: list[str] = [],  # noqa: B006
     out: str = "runs/sweep",
     baseline: str | None = None,
+    budget: Budget | None = None,
 ) -> int:
     """Run every (model, seed) of the grid with ``cli.py fit``, skipping finished runs, then report.
 
@@ -104,6 +91,8 @@ def sweep(
         overrides: extra ``cli.py fit`` arguments for every run (e.g. ``--trainer.max_epochs=1``).
         out: sweep folder; runs land in ``<out>/<dataset>/<model>/seed<k>/``.
         baseline: the model retention is measured against in the report (default ``BERT-<max_length>``).
+        budget: one training budget for every run (``--budget.epochs 0.3`` is one pass over 30% of the
+            documents; see ``scaffold.budget``); default: the config's epochs.
 
     Returns the number of failed runs (the process exit status).
     """
@@ -111,7 +100,7 @@ def sweep(
         if not re.fullmatch(r"(Topic)?BERT-\d+", model):
             raise SystemExit(f"error: unknown model {model!r}; use BERT-<x> or TopicBERT-<x>.")
     out_dir = Path(out)
-    config_path = Path(config) if Path(config).exists() else ROOT / config
+    budget_args = budget.arguments() if budget else []
     grid = [Run(dataset, model, seed, max_length) for model in models for seed in seeds]
     failed = []
     progress = tqdm(grid, desc="sweep", unit="run")
@@ -121,29 +110,13 @@ def sweep(
         if is_finished(folder):
             progress.write(f"skip  {run.model} seed {run.seed}: already finished")
             continue
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        log_path = folder.with_name(f"{folder.name}.log")
-        command = [
-            sys.executable,
-            str(ROOT / "cli.py"),
-            "fit",
-            "--config",
-            str(config_path),
-            *run.arguments(out_dir),
-            "--trainer.enable_progress_bar",
-            "false",
-            *overrides,
-        ]
-        start = time.perf_counter()
-        with log_path.open("w") as log_file:
-            code = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT).returncode
-        minutes = (time.perf_counter() - start) / 60
+        code, minutes = run_fit(folder, [config], [*run.arguments(), *budget_args, *overrides])
         if code == 0 and is_finished(folder):
             f1 = json.loads((folder / "results.json").read_text())["test_macro_f1"]
             progress.write(f"done  {run.model} seed {run.seed}: test macro-F1 {f1:.4f} in {minutes:.1f} min")
         else:
             failed.append(run)
-            progress.write(f"FAIL  {run.model} seed {run.seed} (exit {code}); see {log_path}")
+            progress.write(f"FAIL  {run.model} seed {run.seed} (exit {code}); see {folder}.log")
     if any(is_finished(run.folder(out_dir)) for run in grid):
         folder = out_dir / grid[0].dataset_key
         report([str(folder)], baseline=baseline or f"BERT-{max_length}", out=str(folder / "report"))

@@ -1,7 +1,11 @@
 """The paper's Table 3 from many runs' ``results.json``: F1 over seeds, retention, time and CO2.
 
 Macro-F1 (mean ± std over seeds) is the paper's metric; micro-F1 (mean) sits beside it, the usual
-figure for multi-label datasets such as Reuters-21578."""
+figure for multi-label datasets such as Reuters-21578. Every row is compared with the baseline row
+by a paired bootstrap over seeds and test documents (``reports.paired``), and shows what its runs
+consumed (budget, optimiser steps, documents seen, candidate checkpoints) and what reaching 99% of
+their own best dev score cost (time-to-quality). Rows whose budget, dev split or cost set-up differ
+are named in warnings under the table: their figures are not one comparison."""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from reports.paired import Comparison, paired_difference
 from utils.files import atomic_write
+from utils.predictions import DocumentPredictions
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +42,27 @@ class ModelRow:
     co2_paper_eq_g: float
     energy_kwh: float
     micro_f1_mean: float
+    budget: str = "-"
+    optimizer_steps: float = math.nan
+    documents_seen: float = math.nan
+    candidate_checkpoints: float = math.nan
+    time_to_quality_s: float = math.nan
+    co2_to_quality_g: float = math.nan
+    lr: str = "-"
+    difference: float | None = None
+    difference_low: float | None = None
+    difference_high: float | None = None
+    significant: bool | None = None
+    retention_low: float | None = None
+    retention_high: float | None = None
 
 
 def load_results(paths: Sequence[str | Path], complete_only: bool = True) -> list[dict]:
     """Every ``results.json`` under the given files or folders (finished runs only by default)."""
     found = []
     for path in map(Path, paths):
-        files = [path] if path.is_file() else sorted(path.rglob("results.json"))
+        # W&B keeps a copy of each run's results.json in its own run folder: not another run
+        files = [path] if path.is_file() else sorted(f for f in path.rglob("results.json") if "wandb" not in f.parts)
         for file in files:
             try:
                 result = json.loads(file.read_text())
@@ -66,13 +86,60 @@ def _mean(values: list) -> float:
     return statistics.fmean(values) if values else float("nan")
 
 
-def summarize(results: list[dict], baseline: str = "BERT-512") -> list[ModelRow]:
-    """Rows of Table 3 per (dataset, model); retention is F1 relative to ``baseline`` on that dataset."""
+def _shared(values: list) -> str:
+    """The one value every run of a row has, ``mixed`` when they differ, ``-`` when none has it."""
+    present = {json.dumps(v, sort_keys=True) if not isinstance(v, str) else v for v in values if v is not None}
+    if not present:
+        return "-"
+    return present.pop() if len(present) == 1 else "mixed"
+
+
+def group_runs(results: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Runs by (dataset, model), in the table's row order."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for result in results:
         groups.setdefault((result["dataset"], result["model"]), []).append(result)
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], model_order(kv[0][1]))))
+
+
+def baseline_first(rows: list[ModelRow], baseline: str) -> list[ModelRow]:
+    """The baseline row leads its dataset's rows, the others keep their order."""
+    return sorted(rows, key=lambda r: (r.dataset, r.model != baseline))
+
+
+def test_predictions(runs: list[dict]) -> list[tuple[int, DocumentPredictions]] | None:
+    """Every run's per-document test decisions, or None when one of them has none."""
+    found = []
+    for run in runs:
+        name = run.get("test_predictions")
+        if not name:
+            return None
+        found.append((int(run.get("seed", 0)), DocumentPredictions.load(Path(run["results_file"]).parent / name)))
+    return found
+
+
+def compare_to_baseline(row: ModelRow, runs: list[dict], baseline_runs: list[dict]) -> None:
+    """Fill the row's paired difference and retention intervals (left empty without predictions)."""
+    arm, base = test_predictions(runs), test_predictions(baseline_runs)
+    if arm is None or base is None:
+        return
+    try:
+        comparison: Comparison = paired_difference(arm, base)
+    except ValueError as err:
+        log.warning("%s / %s: no paired interval (%s).", row.dataset, row.model, err)
+        return
+    row.difference, row.retention = comparison.difference, comparison.retention  # both on the paired seeds
+    row.difference_low, row.difference_high = comparison.interval
+    row.significant = comparison.significant
+    row.retention_low, row.retention_high = comparison.retention_interval
+
+
+def summarize(results: list[dict], baseline: str = "BERT-512") -> list[ModelRow]:
+    """Rows of Table 3 per (dataset, model); retention is F1 relative to ``baseline`` on that dataset,
+    and the paired difference to it comes with a 95% interval where the runs saved their decisions."""
+    groups = group_runs(results)
     rows = []
-    for (dataset, model), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], model_order(kv[0][1]))):
+    for (dataset, model), runs in groups.items():
         f1 = [r["test_macro_f1"] for r in runs]
         rows.append(
             ModelRow(
@@ -88,13 +155,50 @@ def summarize(results: list[dict], baseline: str = "BERT-512") -> list[ModelRow]
                 _mean([r.get("co2_paper_eq_g") for r in runs]),
                 _mean([r.get("energy_kwh") for r in runs]),
                 _mean([r.get("test_micro_f1") for r in runs]),
+                budget=_shared([r.get("budget") for r in runs]),
+                optimizer_steps=_mean([r.get("optimizer_steps") for r in runs]),
+                documents_seen=_mean([r.get("documents_seen") for r in runs]),
+                candidate_checkpoints=_mean([r.get("candidate_checkpoints") for r in runs]),
+                time_to_quality_s=_mean([r.get("time_to_quality_s") for r in runs]),
+                co2_to_quality_g=_mean([r.get("co2_to_quality_g") for r in runs]),
+                lr=_shared([(r.get("hparams") or {}).get("lr", r.get("C")) for r in runs]),
             )
         )
     base = {row.dataset: row.f1_mean for row in rows if row.model == baseline}
     for row in rows:
         if row.dataset in base and base[row.dataset] > 0:
             row.retention = row.f1_mean / base[row.dataset]
-    return rows
+            if row.model != baseline:
+                compare_to_baseline(row, groups[(row.dataset, row.model)], groups[(row.dataset, baseline)])
+    return baseline_first(rows, baseline)
+
+
+COMPARED = {
+    "budget": "training budget",
+    "dev_fingerprint": "dev split",
+    "cost_setup": "cost set-up (energy source, grid, PUE, hardware)",
+}
+
+
+def comparability_warnings(results: list[dict]) -> list[str]:
+    """One line per dataset and property in which the compared rows (or seeds of one row) differ.
+
+    Rows that do not record a property (a closed-form baseline has no training budget) are left
+    out of that property's check."""
+    warnings = []
+    for dataset in sorted({r["dataset"] for r in results}):
+        groups = {model: runs for (d, model), runs in group_runs(results).items() if d == dataset}
+        for key, what in COMPARED.items():
+            values = {model: _shared([r.get(key) for r in runs]) for model, runs in groups.items()}
+            values = {model: v for model, v in values.items() if v != "-"}
+            if len(set(values.values())) > 1:
+                listed = "; ".join(f"{model}: {_short(v)}" for model, v in values.items())
+                warnings.append(f"{dataset}: rows differ in {what}, so they are not one comparison ({listed}).")
+    return warnings
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 60 else value[:57] + "..."
 
 
 def pareto_front(costs: list[float], scores: list[float]) -> list[int]:
@@ -114,28 +218,56 @@ def _cell(value: float, spec: str) -> str:
     return "-" if math.isnan(value) else format(value, spec)
 
 
-def to_markdown(rows: list[ModelRow]) -> str:
+def _difference(r: ModelRow) -> str:
+    """``+0.012 [-0.003, +0.027]``, starred where the interval excludes 0."""
+    if r.difference is None or r.difference_low is None or r.difference_high is None:
+        return "-"
+    star = " *" if r.significant else ""
+    return f"{r.difference:+.3f} [{r.difference_low:+.3f}, {r.difference_high:+.3f}]{star}"
+
+
+def _retention(r: ModelRow) -> str:
+    if r.retention is None:
+        return "-"
+    interval = (
+        f" [{100 * r.retention_low:.1f}, {100 * r.retention_high:.1f}]"
+        if r.retention_low is not None and r.retention_high is not None
+        else ""
+    )
+    return f"{100 * r.retention:.2f}%{interval}"
+
+
+def to_markdown(rows: list[ModelRow], warnings: Sequence[str] = ()) -> str:
     head = (
-        "| dataset | model | seeds | macro-F1 | micro-F1 | Rtn | T_epoch (s) | T (s) | CO2 measured (g) | "
+        "| dataset | model | seeds | lr / C | budget | steps | docs seen | candidates | macro-F1 | micro-F1 | "
+        "Δ macro-F1 [95% CI] | Rtn [95% CI] | T_epoch (s) | T (s) | T to 99% (s) | CO2 (g) | CO2 to 99% (g) | "
         "CO2 paper eq. (g) | energy (kWh) |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 19]
     for r in rows:
-        retention = f"{100 * r.retention:.2f}%" if r.retention is not None else "-"
         lines.append(
-            f"| {r.dataset} | {r.model} | {r.seeds} | {r.f1_mean:.3f} ± {r.f1_std:.3f} | "
-            f"{_cell(r.micro_f1_mean, '.3f')} | {retention} | "
-            f"{_cell(r.time_epoch_s, '.4g')} | {_cell(r.time_total_s, '.4g')} | {_cell(r.co2_measured_g, '.3g')} | "
-            f"{_cell(r.co2_paper_eq_g, '.3g')} | {_cell(r.energy_kwh, '.3g')} |"
+            f"| {r.dataset} | {r.model} | {r.seeds} | {r.lr} | {r.budget} | {_cell(r.optimizer_steps, '.0f')} | "
+            f"{_cell(r.documents_seen, '.0f')} | {_cell(r.candidate_checkpoints, '.0f')} | "
+            f"{r.f1_mean:.3f} ± {r.f1_std:.3f} | {_cell(r.micro_f1_mean, '.3f')} | {_difference(r)} | "
+            f"{_retention(r)} | {_cell(r.time_epoch_s, '.4g')} | {_cell(r.time_total_s, '.4g')} | "
+            f"{_cell(r.time_to_quality_s, '.4g')} | {_cell(r.co2_measured_g, '.3g')} | "
+            f"{_cell(r.co2_to_quality_g, '.3g')} | {_cell(r.co2_paper_eq_g, '.3g')} | {_cell(r.energy_kwh, '.3g')} |"
         )
-    return "\n".join(lines) + "\n"
+    notes = [
+        "",
+        "Δ: paired difference to the baseline row (bootstrap over seeds and test documents, 95%); "
+        "* marks an interval that excludes 0. T / CO2 to 99%: until dev macro-F1 first reached 99% of "
+        "the run's own best.",
+    ]
+    notes += [f"> **Warning:** {w}" for w in warnings]
+    return "\n".join(lines + notes) + "\n"
 
 
-def write_table(rows: list[ModelRow], folder: Path) -> tuple[Path, Path]:
+def write_table(rows: list[ModelRow], folder: Path, warnings: Sequence[str] = ()) -> tuple[Path, Path]:
     """``table3.md`` and ``table3.csv`` in ``folder``, written atomically."""
     markdown, table = folder / "table3.md", folder / "table3.csv"
     with atomic_write(markdown) as f:
-        f.write(to_markdown(rows))
+        f.write(to_markdown(rows, warnings))
     with atomic_write(table) as f:
         writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
         writer.writeheader()

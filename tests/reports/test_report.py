@@ -1,11 +1,13 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from reports.plots import pareto_plot
 from reports.report import report
-from reports.table import load_results, model_order, pareto_front, summarize, to_markdown
+from reports.table import comparability_warnings, load_results, model_order, pareto_front, summarize, to_markdown
+from utils.predictions import DocumentPredictions
 
 
 def result(model, seed, f1, time_s, co2_g, dataset="r8", status="complete", micro=None):
@@ -54,8 +56,8 @@ def test_table3_means_std_and_retention():
     assert topic128.time_total_s == 60 and topic128.co2_paper_eq_g == 12
     assert topic64.seeds == 1 and topic64.f1_std == 0.0
     table = to_markdown(rows)
-    assert "| r8 | TopicBERT-512 | 2 | 0.940 ± 0.014 | 0.970 | 103.30% |" in table
-    assert "| r8 | TopicBERT-64 | 1 | 0.890 ± 0.000 | - | 97.80% |" in table  # no micro-F1 recorded
+    assert "| 0.940 ± 0.014 | 0.970 | - | 103.30% |" in table  # no predictions saved: no interval
+    assert "| r8 | TopicBERT-64 | 1 | - | - | - | - | - | 0.890 ± 0.000 | - | - | 97.80% |" in table
 
 
 def test_model_order_is_the_papers():
@@ -126,9 +128,61 @@ def test_runs_without_a_cost_show_a_dash_and_stay_off_that_plot(tmp_path):
         (tmp_path / f"run{i}" / "results.json").write_text(json.dumps(r))
     report([str(tmp_path)], out=str(tmp_path / "out"), wandb_mode="disabled")
     line = next(x for x in (tmp_path / "out" / "table3.md").read_text().splitlines() if "SVM" in x)
-    assert line.endswith("| - | 4 | - | - | - |")  # T measured; no T_epoch, CO2 or energy
+    assert line.endswith("| - | 4 | - | - | - | - | - |")  # T measured; no T_epoch, CO2 or energy
     assert (tmp_path / "out" / "pareto_co2_r8.png").is_file()
     rows = summarize([svm])
     assert pareto_plot(rows, [svm], "co2_measured_g", "CO2", tmp_path / "none.png") is None
     assert not (tmp_path / "none.png").exists()
     assert pareto_plot(rows, [svm], "time_total_s", "T", tmp_path / "t.png") == tmp_path / "t.png"
+
+
+def write_run(folder, model, seed, predicted, gold, **fields):
+    """A finished run with its test decisions saved, as RunSummary writes them."""
+    folder.mkdir(parents=True)
+    eye = np.eye(3, dtype=bool)
+    decisions = DocumentPredictions([f"d{i}" for i in range(len(gold))], eye[gold], eye[predicted], list("abc"), False)
+    decisions.save(folder / "test_predictions.npz")
+    base = {"dataset": "r8", "model": model, "seed": seed, "status": "complete"}
+    base |= {"test_predictions": "test_predictions.npz", "test_macro_f1": decisions.macro_f1()}
+    (folder / "results.json").write_text(json.dumps(base | fields))
+
+
+def test_rows_get_a_paired_interval_against_the_baseline_and_the_better_arm_is_significant(tmp_path):
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 3, 600)
+    for seed in (1, 2, 3):
+        noisy = np.where(rng.random(600) < 0.5, rng.integers(0, 3, 600), gold)  # about 67% right
+        write_run(tmp_path / f"weak{seed}", "Weak", seed, noisy, gold, budget="steps=100,evaluations=10")
+        nearly = np.where(rng.random(600) < 0.05, rng.integers(0, 3, 600), gold)  # about 97% right
+        write_run(tmp_path / f"strong{seed}", "Strong", seed, nearly, gold, budget="steps=100,evaluations=10")
+    rows = {r.model: r for r in summarize(load_results([tmp_path]), baseline="Weak")}
+    strong = rows["Strong"]
+    assert strong.difference == pytest.approx(strong.f1_mean - rows["Weak"].f1_mean)
+    assert 0 < strong.difference_low < strong.difference < strong.difference_high and strong.significant
+    assert strong.retention_low < strong.retention < strong.retention_high
+    assert rows["Weak"].difference is None and strong.budget == "steps=100,evaluations=10"
+    assert " *" in to_markdown(list(rows.values()))
+
+
+def test_report_warns_in_the_table_and_on_the_console_when_budgets_or_dev_splits_differ(tmp_path, caplog):
+    gold = np.arange(30) % 3
+    write_run(tmp_path / "a", "LogReg", 1, gold, gold, budget="epochs=20", dev_fingerprint="aaaa")
+    write_run(tmp_path / "b", "KD-LogReg", 1, gold, gold, budget="epochs=8", dev_fingerprint="aaaa")
+    write_run(tmp_path / "c", "SVM (tf-idf)", 1, gold, gold, dev_fingerprint="bbbb")
+    with caplog.at_level("WARNING"):
+        report([str(tmp_path)], baseline="LogReg", out=str(tmp_path / "out"), wandb_mode="disabled")
+    table = (tmp_path / "out" / "table3.md").read_text()
+    assert "> **Warning:** r8: rows differ in training budget" in table
+    assert "KD-LogReg: epochs=8" in table and "LogReg: epochs=20" in table
+    assert "rows differ in dev split" in table and "SVM (tf-idf): bbbb" in table
+    assert "cost set-up" not in table  # no row recorded one
+    assert sum("rows differ" in r.message for r in caplog.records) == 2
+
+
+def test_equal_budgets_and_splits_give_no_warning():
+    same = {"budget": "steps=10,evaluations=2", "dev_fingerprint": "x", "cost_setup": {"pue": 1.0}}
+    results = [result("A", 1, 0.9, 1, 1) | same, result("B", 1, 0.8, 1, 1) | same, result("C", 1, 0.8, 1, 1)]
+    assert comparability_warnings(results) == []
+    results[1] = results[1] | {"cost_setup": {"pue": 1.5}}
+    (warning,) = comparability_warnings(results)
+    assert "cost set-up" in warning and '"pue": 1.5' in warning

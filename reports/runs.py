@@ -1,0 +1,50 @@
+"""Running ``cli.py fit`` one run after another for the comparison commands, resumably.
+
+A run is one folder (``--run.root/--run.name/--run.version``); one whose ``results.json`` already has
+the wanted status is skipped, so an interrupted study picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def read_results(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "results.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_finished(folder: Path, statuses: tuple[str, ...] = ("complete",)) -> bool:
+    results = read_results(folder)
+    return results is not None and results.get("status") in statuses
+
+
+def location_arguments(folder: Path) -> list[str]:
+    """``cli.py`` arguments that put a run's files exactly in ``folder``."""
+    return ["--run.root", str(folder.parent.parent), "--run.name", folder.parent.name, "--run.version", folder.name]
+
+
+def config_path(config: str) -> Path:
+    """A config given relative to the working folder, else to the project."""
+    return Path(config) if Path(config).exists() else ROOT / config
+
+
+def run_fit(folder: Path, configs: list[str], arguments: list[str]) -> tuple[int, float]:
+    """``cli.py fit`` into ``folder`` with its output in ``<folder>.log``: (exit status, minutes)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(ROOT / "cli.py"), "fit"]
+    for config in configs:
+        command += ["--config", str(config_path(config))]
+    command += [*location_arguments(folder), "--trainer.enable_progress_bar", "false", *arguments]
+    start = time.perf_counter()
+    with folder.with_name(f"{folder.name}.log").open("w") as log_file:
+        code = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT).returncode
+    return code, (time.perf_counter() - start) / 60
