@@ -20,6 +20,19 @@ def probabilities_to_logits(probs: torch.Tensor, multi_label: bool, eps: float =
     return (probs.log() - (-probs).log1p()) if multi_label else probs.log()
 
 
+def checkpoint_dev_macro_f1(checkpoint: str | Path | None) -> float | None:
+    """The dev macro-F1 a checkpoint was saved with: the ``current_score`` of its ModelCheckpoint state
+    when that callback monitored ``val_macro_f1``; None without a checkpoint or such a callback."""
+    if not checkpoint:
+        return None
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    for key, state in (saved.get("callbacks") or {}).items():
+        if key.startswith("ModelCheckpoint") and state.get("monitor") == "val_macro_f1":
+            score = state.get("current_score")
+            return None if score is None else float(score)
+    return None
+
+
 class TeacherLogitsWriter(DocumentOutputWriter):
     """Saves per-document teacher logits of the predicted split as a ``.npz`` file.
 
@@ -46,6 +59,7 @@ class TeacherLogitsWriter(DocumentOutputWriter):
             "encoder": pl_module.hparams.get("encoder"),
             "checkpoint": Path(checkpoint).name if checkpoint else None,
             "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
+            "dev_macro_f1": checkpoint_dev_macro_f1(checkpoint),
         }
         split = "file" if dm.predict_file else dm.predict_split
         TeacherLogits(
