@@ -93,6 +93,14 @@ class TrainingThroughput(ClockedCallback):
             "tokens_seen": self.seen_before["tokens_seen"] + float(self.tokens),
         }
 
+    def state_dict(self) -> dict:
+        """The epochs already ended, so a resumed run's totals include them."""
+        return {"history": list(self.history), "seen_before": dict(self.seen_before)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict.get("history", []))
+        self.seen_before = dict(state_dict.get("seen_before", self.seen_before))
+
     def summary(self) -> dict:
         if not self.history:
             return {}

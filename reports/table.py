@@ -43,8 +43,10 @@ class ModelRow:
     energy_kwh: float
     micro_f1_mean: float
     budget: str = "-"
+    epochs: float = math.nan
     optimizer_steps: float = math.nan
     documents_seen: float = math.nan
+    tokens_seen: float = math.nan
     candidate_checkpoints: float = math.nan
     time_to_quality_s: float = math.nan
     co2_to_quality_g: float = math.nan
@@ -156,8 +158,10 @@ def summarize(results: list[dict], baseline: str = "BERT-512") -> list[ModelRow]
                 _mean([r.get("energy_kwh") for r in runs]),
                 _mean([r.get("test_micro_f1") for r in runs]),
                 budget=_shared([r.get("budget") for r in runs]),
+                epochs=_mean([r.get("epochs") for r in runs]),
                 optimizer_steps=_mean([r.get("optimizer_steps") for r in runs]),
                 documents_seen=_mean([r.get("documents_seen") for r in runs]),
+                tokens_seen=_mean([r.get("tokens_seen") or None for r in runs]),  # 0: a model without tokens
                 candidate_checkpoints=_mean([r.get("candidate_checkpoints") for r in runs]),
                 time_to_quality_s=_mean([r.get("time_to_quality_s") for r in runs]),
                 co2_to_quality_g=_mean([r.get("co2_to_quality_g") for r in runs]),
@@ -239,15 +243,17 @@ def _retention(r: ModelRow) -> str:
 
 def to_markdown(rows: list[ModelRow], warnings: Sequence[str] = ()) -> str:
     head = (
-        "| dataset | model | seeds | lr / C | budget | steps | docs seen | candidates | macro-F1 | micro-F1 | "
+        "| dataset | model | seeds | lr / C | budget | epochs | steps | docs seen | real tokens seen | candidates | "
+        "macro-F1 | micro-F1 | "
         "Δ macro-F1 [95% CI] | Rtn [95% CI] | T_epoch (s) | T (s) | T to 99% (s) | CO2 (g) | CO2 to 99% (g) | "
         "CO2 paper eq. (g) | energy (kWh) |"
     )
-    lines = [head, "|" + "---|" * 19]
+    lines = [head, "|" + "---|" * 21]
     for r in rows:
         lines.append(
-            f"| {r.dataset} | {r.model} | {r.seeds} | {r.lr} | {r.budget} | {_cell(r.optimizer_steps, '.0f')} | "
-            f"{_cell(r.documents_seen, '.0f')} | {_cell(r.candidate_checkpoints, '.0f')} | "
+            f"| {r.dataset} | {r.model} | {r.seeds} | {r.lr} | {r.budget} | {_cell(r.epochs, '.3g')} | "
+            f"{_cell(r.optimizer_steps, '.0f')} | {_cell(r.documents_seen, '.0f')} | {_cell(r.tokens_seen, '.4g')} | "
+            f"{_cell(r.candidate_checkpoints, '.0f')} | "
             f"{r.f1_mean:.3f} ± {r.f1_std:.3f} | {_cell(r.micro_f1_mean, '.3f')} | {_difference(r)} | "
             f"{_retention(r)} | {_cell(r.time_epoch_s, '.4g')} | {_cell(r.time_total_s, '.4g')} | "
             f"{_cell(r.time_to_quality_s, '.4g')} | {_cell(r.co2_measured_g, '.3g')} | "

@@ -57,7 +57,7 @@ def test_table3_means_std_and_retention():
     assert topic64.seeds == 1 and topic64.f1_std == 0.0
     table = to_markdown(rows)
     assert "| 0.940 ± 0.014 | 0.970 | - | 103.30% |" in table  # no predictions saved: no interval
-    assert "| r8 | TopicBERT-64 | 1 | - | - | - | - | - | 0.890 ± 0.000 | - | - | 97.80% |" in table
+    assert "| r8 | TopicBERT-64 | 1 | - | - | - | - | - | - | - | 0.890 ± 0.000 | - | - | 97.80% |" in table
 
 
 def test_model_order_is_the_papers():

@@ -37,7 +37,9 @@ def test_sweep_runs_reports_and_resumes(tiny_corpus_dir, tiny_encoder_dir, tmp_p
         "--out",
         str(tmp_path / "sweep"),
         "--overrides",
-        f"[--data.tokenizer={tiny_encoder_dir},--data.min_freq=2,--data.dev_size=0.2,--trainer.max_epochs=1]",
+        f"[--data.tokenizer={tiny_encoder_dir},--data.min_freq=2,--data.dev_size=0.2]",
+        "--budget.epochs",
+        "0.5",
     ]
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT)}
     first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600, env=env)
@@ -45,6 +47,7 @@ def test_sweep_runs_reports_and_resumes(tiny_corpus_dir, tiny_encoder_dir, tmp_p
     folder = tmp_path / "sweep" / tiny_corpus_dir.name
     results = json.loads((folder / "TopicBERT-16" / "seed1" / "results.json").read_text())
     assert results["status"] == "complete" and results["seed"] == 1 and results["num_partitions"] == 2
+    assert results["budget"] == "epochs=0.5" and results["documents_seen"] == results["docs_per_epoch"] == 36
     assert (folder / "report" / "table3.md").is_file() and (
         folder / "report" / f"pareto_co2_{folder.name}.png"
     ).is_file()
