@@ -2,15 +2,15 @@
 
     python -m reports.compare '[{name: LogReg, configs: [configs/students/logreg.yaml]},
         {name: KD-LogReg, configs: [configs/students/logreg.yaml, configs/distill/student.yaml]}]' \\
-        --budget.steps 1560 --budget.evaluations 10 --lr_grid '[0.01,0.02,0.05,0.1,0.2]' \\
+        --budget.steps 1560 --budget.evaluations 10 --search '{lr: [0.01, 0.02, 0.05, 0.1, 0.2]}' \\
         --seeds '[1,2,3]' --baseline LogReg --out runs/compare/r8-logreg-kd
 
-1. Search: every arm fits once per learning rate of the grid with ``search_seed``, without a test
-   pass (``--test_after_fit false``); the rate with the best dev macro-F1 is the arm's choice
-   (``<out>/search/<arm>/choice.json``).
-2. Runs: every arm fits once per seed at its chosen rate (``<out>/runs/<arm>/lr<rate>/seed<k>``),
-   then tests its best-by-dev checkpoint once. A wider grid that moves the choice adds runs at the
-   new rate; the earlier ones are kept but no longer reported.
+1. Search: every arm fits once per setting of the grid (learning rate, lambda, T, hidden size, any
+   ``cli.py fit`` key) with ``search_seed``, without a test pass (``--test_after_fit false``); the
+   setting with the best dev macro-F1 is the arm's choice (``<out>/search/<arm>/choice.json``).
+2. Runs: every arm fits once per seed at its chosen setting (``<out>/runs/<arm>/<setting>/seed<k>``,
+   e.g. ``lr0.1``), then tests its best-by-dev checkpoint once. A wider grid that moves the choice
+   adds runs at the new setting; the earlier ones are kept but no longer reported.
 3. Report: ``<out>/report`` with mean ± std, paired differences to the baseline arm and their
    intervals, the budget columns, and warnings where rows differ in budget, dev split or cost set-up.
 
@@ -22,6 +22,7 @@ comparison resumes where it stopped.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sys
@@ -39,6 +40,9 @@ from utils.files import atomic_write
 log = logging.getLogger(__name__)
 
 
+Setting = dict[str, float | int | str]  # CLI key -> value, e.g. {"model.init_args.lr": 0.1}
+
+
 @dataclass
 class Arm:
     """One arm of a comparison.
@@ -47,41 +51,78 @@ class Arm:
         name: the arm's folder name (the table shows the run label, e.g. ``KD-LogReg``).
         configs: ``cli.py fit --config`` files, in order.
         overrides: extra ``cli.py fit`` arguments of this arm.
-        lr: a fixed learning rate instead of a dev search (say in your report which dev runs chose it).
+        fixed: settings used instead of a dev search, e.g. ``{lr: 0.1}`` (say which dev runs chose them).
     """
 
     name: str
     configs: list[str]
     overrides: list[str] = field(default_factory=list)
-    lr: float | None = None
+    fixed: Setting = field(default_factory=dict)
 
 
-def lr_folder(out: Path, arm: Arm, lr: float) -> Path:
-    return out / "search" / arm.name / f"lr{lr:g}"
+def cli_key(key: str) -> str:
+    """``lr`` is short for ``model.init_args.lr``; a dotted key is a ``cli.py fit`` argument as it is."""
+    return key if "." in key else f"model.init_args.{key}"
 
 
-def choose_lr(out: Path, arm: Arm, grid: list[float], common: list[str], search_seed: int) -> float | None:
-    """Fit the arm once per rate without testing; the rate with the best dev macro-F1 (None: a run failed)."""
-    dev = {}
-    for lr in tqdm(grid, desc=f"dev search {arm.name}", unit="run", leave=False):
-        folder = lr_folder(out, arm, lr)
+def settings_name(setting: Setting) -> str:
+    """A folder name for a setting: ``lr0.1``, ``kd_weight4_lr0.1``; ``config`` for none."""
+    parts = [
+        f"{key.rsplit('.', 1)[-1]}{value:g}" if isinstance(value, float | int) else f"{key}{value}"
+        for key, value in sorted(setting.items())
+    ]
+    return "_".join(parts) or "config"
+
+
+def arguments_of(setting: Setting) -> list[str]:
+    return [arg for key, value in sorted(setting.items()) for arg in (f"--{cli_key(key)}", str(value))]
+
+
+def grid_settings(search: dict[str, list]) -> list[Setting]:
+    """Every combination of the searched values."""
+    keys = sorted(search)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(search[k] for k in keys))]
+
+
+def warn_at_edges(arm: Arm, chosen: Setting, search: dict[str, list]) -> None:
+    for key, values in search.items():
+        numbers = [v for v in values if isinstance(v, int | float)]
+        if len(numbers) > 1 and chosen[key] in (min(numbers), max(numbers)):
+            log.warning(
+                "%s: the dev choice %s = %s is at the edge of its grid; extend it past that.",
+                arm.name,
+                key,
+                chosen[key],
+            )
+
+
+def choose_on_dev(out: Path, arm: Arm, search: dict[str, list], common: list[str], search_seed: int) -> Setting | None:
+    """Fit the arm once per setting without testing; the setting with the best dev macro-F1 (None:
+    a run failed). Ties go to the first in grid order (smallest values first)."""
+    dev: dict[str, float | None] = {}
+    settings = grid_settings(search)
+    for setting in tqdm(settings, desc=f"dev search {arm.name}", unit="run", leave=False):
+        name = settings_name(setting)
+        folder = out / "search" / arm.name / name
         if not is_finished(folder, ("fit", "complete")):
-            arguments = [*common, "--model.init_args.lr", f"{lr:g}", "--seed_everything", str(search_seed)]
+            arguments = [*common, *arguments_of(setting), "--seed_everything", str(search_seed)]
             code, _ = run_fit(folder, arm.configs, [*arguments, "--test_after_fit", "false", *arm.overrides])
             if code != 0:
-                tqdm.write(f"FAIL  {arm.name} lr {lr:g} (exit {code}); see {folder}.log")
+                tqdm.write(f"FAIL  {arm.name} {name} (exit {code}); see {folder}.log")
                 return None
-        results = read_results(folder) or {}
-        dev[lr] = results.get("best_val_macro_f1")
-        tqdm.write(f"dev   {arm.name} lr {lr:g}: best dev macro-F1 {dev[lr]}")
-    scored = {lr: f1 for lr, f1 in dev.items() if f1 is not None}
+        dev[name] = (read_results(folder) or {}).get("best_val_macro_f1")
+        tqdm.write(f"dev   {arm.name} {name}: best dev macro-F1 {dev[name]}")
+    scored = [(dev[settings_name(s)], -i, s) for i, s in enumerate(settings) if dev[settings_name(s)] is not None]
     if not scored:
         return None
-    chosen = max(scored, key=lambda lr: (scored[lr], -lr))  # ties: the smaller rate
-    if len(grid) > 1 and chosen in (min(grid), max(grid)):
-        log.warning("%s: the dev choice lr %g is at the edge of the grid; extend --lr_grid past it.", arm.name, chosen)
+    chosen = max(scored, key=lambda t: t[:2])[2]
+    warn_at_edges(arm, chosen, search)
     with atomic_write(out / "search" / arm.name / "choice.json") as f:
-        json.dump({"arm": arm.name, "search_seed": search_seed, "dev_macro_f1": dev, "chosen_lr": chosen}, f, indent=2)
+        json.dump(
+            {"arm": arm.name, "search_seed": search_seed, "search": search, "dev_macro_f1": dev, "chosen": chosen},
+            f,
+            indent=2,
+        )
     return chosen
 
 
@@ -89,19 +130,22 @@ def compare(
     arms: list[Arm],
     budget: Budget,
     seeds: list[int] = [1, 2, 3],  # noqa: B006 (a literal default shows in --help)
-    lr_grid: list[float] = [],  # noqa: B006
+    search: dict[str, list[float | int | str]] = {},  # noqa: B006
     search_seed: int = 0,
     overrides: list[str] = [],  # noqa: B006
     baseline: str | None = None,
     out: str = "runs/compare",
 ) -> int:
-    """Search each arm's learning rate on dev, run every arm per seed at one budget, then report.
+    """Choose each arm's settings on dev, run every arm per seed at one budget, then report.
 
     Args:
         arms: the arms (see ``Arm``).
         budget: the training budget of every run, search included (see ``scaffold.budget``).
         seeds: ``seed_everything`` of the runs that are scored (at least 3 for a claim).
-        lr_grid: learning rates searched on dev per arm; empty: each arm's ``lr`` or its config's rate.
+        search: values searched on dev per arm, every combination: ``{lr: [0.01, 0.1], kd_weight:
+            [1, 4], temperature: [1, 2]}`` (a key without a dot is the model's ``init_args``; any
+            ``cli.py fit`` key works, e.g. ``model.init_args.hidden_size``). Empty: each arm's
+            ``fixed`` settings, else its config's.
         search_seed: the seed of the dev search runs.
         overrides: extra ``cli.py fit`` arguments for every run.
         baseline: the run label (table row) that differences and retention are measured against;
@@ -115,23 +159,22 @@ def compare(
     out_dir = Path(out)
     common = [*budget.arguments(), *overrides]
     failed = 0
-    reported: list[Path] = []  # each arm's runs at its chosen rate (runs at a rate chosen before are kept)
+    reported: list[Path] = []  # each arm's runs at its chosen setting (runs at one chosen before are kept)
     for arm in arms:
-        lr = arm.lr
-        if lr is None and lr_grid:
-            lr = choose_lr(out_dir, arm, lr_grid, common, search_seed)
-            if lr is None:
-                failed += 1
-                continue
-        rate = ["--model.init_args.lr", f"{lr:g}"] if lr is not None else []
-        arm_folder = out_dir / "runs" / arm.name / (f"lr{lr:g}" if lr is not None else "config-lr")
+        setting: Setting | None = dict(arm.fixed)
+        if not arm.fixed and search:
+            setting = choose_on_dev(out_dir, arm, search, common, search_seed)
+        if setting is None:
+            failed += 1
+            continue
+        arm_folder = out_dir / "runs" / arm.name / settings_name(setting)
         reported.append(arm_folder)
         for seed in tqdm(seeds, desc=f"runs {arm.name}", unit="run", leave=False):
             folder = arm_folder / f"seed{seed}"
             if is_finished(folder):
                 tqdm.write(f"skip  {arm.name} seed {seed}: already finished")
                 continue
-            arguments = [*common, *rate, "--seed_everything", str(seed), *arm.overrides]
+            arguments = [*common, *arguments_of(setting), "--seed_everything", str(seed), *arm.overrides]
             code, minutes = run_fit(folder, arm.configs, arguments)
             results = read_results(folder) if code == 0 else None
             if results is None or results.get("status") != "complete":
@@ -139,8 +182,8 @@ def compare(
                 tqdm.write(f"FAIL  {arm.name} seed {seed} (exit {code}); see {folder}.log")
                 continue
             tqdm.write(
-                f"done  {arm.name} seed {seed} (lr {lr}): best dev macro-F1 {results['best_val_macro_f1']:.4f} "
-                f"in {minutes:.1f} min"
+                f"done  {arm.name} seed {seed} ({settings_name(setting)}): best dev macro-F1 "
+                f"{results['best_val_macro_f1']:.4f} in {minutes:.1f} min"
             )
     finished = [read_results(p.parent) or {} for folder in reported for p in sorted(folder.glob("*/results.json"))]
     if any(r.get("status") == "complete" for r in finished):
