@@ -28,6 +28,7 @@ from datamodules.registry import DATASETS, locate_named
 __all__ = ["DATASETS", "DATA_ENV", "DataError", "FileFormat", "resolve_data_dir"]
 log = logging.getLogger(__name__)
 SPLIT_NAMES = ("train", "dev", "test")
+DEFAULT_ID = FileFormat().id_field  # optional: row numbers stand in when no row has it
 csv.field_size_limit(sys.maxsize)  # documents of many megabytes are still one field
 
 
@@ -64,10 +65,24 @@ class Corpus:
 
 @dataclass
 class ReadStats:
-    """What the reader repaired or dropped, so it can be reported once."""
+    """What the reader repaired or dropped, so it can be reported once, and what it saw of the labels."""
 
     replaced_bytes_docs: int = 0
     empty_docs: int = 0
+    unlabelled_docs: int = 0
+    drop_unlabelled: bool = False
+    list_labels: bool = False  # some label value was written as a list: the data's own multi-label form
+
+
+def unlabelled(stats: ReadStats, split: str, where: str, fix: str) -> bool:
+    """A labelled split's row without a label: skipped and counted when the user said so (True), else
+    refused with the row and the fix; prediction files need no labels (False)."""
+    if split == "predict":
+        return False
+    if stats.drop_unlabelled:
+        stats.unlabelled_docs += 1
+        return True
+    raise DataError(f"{where}: no label. {fix}, or pass --data.drop_unlabelled true to drop unlabelled rows.")
 
 
 def _read_bytes(path: Path, digest) -> bytes:
@@ -90,19 +105,24 @@ def _decode(raw: bytes, stats: ReadStats) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
-def _labels_of(value, fmt: FileFormat) -> list[str]:
+def _labels_of(value, fmt: FileFormat, stats: ReadStats) -> list[str] | None:
+    """The labels of one value; None when there is none (missing, null or an empty cell). A list (even
+    an empty one) is the multi-label form."""
     if value is None:
-        return []
+        return None
     if isinstance(value, list):
+        stats.list_labels = True
         return [str(v) for v in value]
     value = str(value).strip()
+    if not value:
+        return None
     if fmt.label_format == "bits":
         if set(value) - {"0", "1"}:
             raise DataError(f"label {value[:40]!r} is not a 0/1 string; set data.file_format.label_format: names.")
         return [f"{i:0{len(str(len(value) - 1))}d}" for i, bit in enumerate(value) if bit == "1"]
     if fmt.label_separator:
-        return [v.strip() for v in value.split(fmt.label_separator) if v.strip()]
-    return [value] if value else []
+        return [v.strip() for v in value.split(fmt.label_separator) if v.strip()] or None
+    return [value]
 
 
 def _read_label_text_lines(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path: Path) -> Split:
@@ -115,9 +135,12 @@ def _read_label_text_lines(raw: bytes, split: str, fmt: FileFormat, stats: ReadS
         if "\t" not in text_line:
             raise DataError(f"{path}, line {n}: expected 'label<TAB>text' but found no tab.")
         label, text = text_line.split("\t", 1)
+        parsed = _labels_of(label, fmt, stats)
+        if parsed is None and unlabelled(stats, split, f"{path}, line {n}", "Write its label before the tab"):
+            continue
         ids.append(f"{split}-{n}")
         texts.append(text)
-        labels.append(_labels_of(label, fmt))
+        labels.append(parsed or [])
     return Split(ids, texts, labels)
 
 
@@ -136,10 +159,20 @@ def _read_jsonl(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path:
                 f"{path}, line {n}: no field {missing[0]!r}; set data.file_format.text_fields to the fields that "
                 f"hold the text (this row has {sorted(row)})."
             )
-        label_value = row.get(fmt.label_field, row.get("labels" if fmt.label_field == "label" else "label"))
+        if fmt.id_field != DEFAULT_ID and fmt.id_field not in row:
+            raise DataError(
+                f"{path}, line {n}: no id field {fmt.id_field!r} (this row has {sorted(row)}); set "
+                "data.file_format.id_field to the field that holds the id."
+            )
+        # the default field also answers to "labels", the usual name of a multi-label list
+        field = "labels" if fmt.label_field == "label" and "label" not in row and "labels" in row else fmt.label_field
+        parsed = _labels_of(row.get(field), fmt, stats)
+        fix = f"Fill in field {fmt.label_field!r} or set data.file_format.label_field (this row has {sorted(row)})"
+        if parsed is None and unlabelled(stats, split, f"{path}, line {n}", fix):
+            continue
         ids.append(str(row.get(fmt.id_field, f"{split}-{n}")))
         texts.append("\n".join(str(row[f] or "") for f in fmt.text_fields))
-        labels.append(_labels_of(label_value, fmt))
+        labels.append(parsed or [])
     return Split(ids, texts, labels)
 
 
@@ -150,21 +183,28 @@ def _read_delimited(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, p
     reader = csv.DictReader(io.StringIO(_decode(raw, stats), newline=""), fieldnames=fmt.columns, **dialect)
     columns = list(reader.fieldnames or [])
     needed = [*fmt.text_fields, fmt.label_field] if split != "predict" else list(fmt.text_fields)
+    if fmt.id_field != DEFAULT_ID:
+        needed.append(fmt.id_field)
     missing = [c for c in needed if c not in columns]
     if missing:
         shown = [c[:30] for c in columns[:8]]
         raise DataError(
             f"{path}: no column {missing[0]!r} (header: {shown}); set data.file_format.text_fields / "
-            "data.file_format.label_field to its column names, or, if the file has no header row, name its columns "
+            "data.file_format.label_field / data.file_format.id_field to its column names, or, if the file has no "
+            "header row, name its columns "
             "with data.file_format.columns (e.g. [label, text])."
         )
     ids, texts, labels = [], [], []
     for n, row in enumerate(reader, start=1):
         if None in row or any(row.get(c) is None for c in needed):
             raise DataError(f"{path}, row {n}: expected {len(columns)} columns ({columns}), found another count.")
+        parsed = _labels_of(row.get(fmt.label_field), fmt, stats)
+        fix = f"Fill in its {fmt.label_field!r} cell"
+        if parsed is None and unlabelled(stats, split, f"{path}, row {n}", fix):
+            continue
         ids.append(str(row.get(fmt.id_field) or f"{split}-{n}"))
         texts.append("\n".join(row[c] or "" for c in fmt.text_fields))
-        labels.append(_labels_of(row.get(fmt.label_field), fmt))
+        labels.append(parsed or [])
     return Split(ids, texts, labels)
 
 
@@ -206,10 +246,14 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _locate(dataset: str, data_dir: str | None, download: bool) -> tuple[str, dict[str, Path], FileFormat | None]:
+def _locate(
+    dataset: str, data_dir: str | None, download: bool
+) -> tuple[str, dict[str, Path], FileFormat | None, bool | None]:
+    """(name, split files, the named dataset's format, whether it is multi-label where its form says otherwise)."""
     if dataset in DATASETS:
-        files, fmt = locate_named(DATASETS[dataset], resolve_data_dir(data_dir), download)
-        return dataset, files, fmt
+        spec = DATASETS[dataset]
+        files, fmt = locate_named(spec, resolve_data_dir(data_dir), download)
+        return dataset, files, fmt, spec.multi_label
     folder = Path(dataset).expanduser()
     if folder.is_dir():
         files = find_split_files(folder)
@@ -218,7 +262,7 @@ def _locate(dataset: str, data_dir: str | None, download: bool) -> tuple[str, di
                 f"{folder} needs train.<ext> and test.<ext> (dev.<ext> optional), with <ext> one of "
                 f"{', '.join(SUFFIXES)}; found {sorted(p.name for p in folder.iterdir())}."
             )
-        return folder.name, files, None
+        return folder.name, files, None, None
     raise DataError(
         f"Unknown dataset {dataset!r}: use one of {', '.join(DATASETS)} or a folder with train/test files "
         f"(the path {folder} does not exist)."
@@ -247,24 +291,34 @@ def load_corpus(
     dev_size: int | float = 0.1,
     seed: int = 42,
     download: bool = True,
+    multi_label: bool | None = None,
+    drop_unlabelled: bool = False,
 ) -> Corpus:
     """Read a named dataset or a folder into a :class:`Corpus`, carving dev from train if needed.
 
     ``file_format`` overrides the named dataset's own format (for user folders it defaults to
     ``text``/``label``/``id`` fields). A named dataset missing from the data root is downloaded there
     when ``download`` allows and a checksummed public source exists.
+
+    Whether the data is multi-label comes from ``multi_label``, else from the data's own form: labels
+    written as lists, or any document with several labels. Never from a missing label: a row
+    without one is an error naming it, or is dropped and counted with ``drop_unlabelled``.
     """
-    name, files, spec_format = _locate(dataset, data_dir, download)
+    name, files, spec_format, spec_multi_label = _locate(dataset, data_dir, download)
     fmt = file_format or spec_format or FileFormat()
-    digest = hashlib.sha256(repr((fmt, dev_size, seed)).encode())
-    stats = ReadStats()
+    digest = hashlib.sha256(repr((fmt, dev_size, seed, multi_label, drop_unlabelled)).encode())
+    stats = ReadStats(drop_unlabelled=drop_unlabelled)
     splits = {split: read_split_file(path, split, fmt, stats, digest) for split, path in files.items()}
     label_names = sorted({label for labels in splits["train"].labels for label in labels})
     if not label_names:
         raise DataError(
             f"No labels found in {files['train']}; set data.file_format.label_field to the field that holds them."
         )
-    multi_label = any(len(labels) != 1 for split in splits.values() for labels in split.labels)
+    several = any(len(labels) > 1 for split in splits.values() for labels in split.labels)
+    if multi_label is None:
+        multi_label = spec_multi_label if spec_multi_label is not None else stats.list_labels or several
+    if not multi_label:
+        check_one_label_each(splits, name)
     known = set(label_names)
     for split_name, split in splits.items():
         unseen = sorted({lab for labels in split.labels for lab in labels} - known)
@@ -282,11 +336,24 @@ def load_corpus(
             raise DataError(f"The {split_name} split of {name!r} repeats document id {dup!r}; ids must be unique.")
     if stats.empty_docs:
         log.warning("%s: dropped %d empty or whitespace-only documents.", name, stats.empty_docs)
+    if stats.unlabelled_docs:
+        log.warning("%s: dropped %d documents without a label (--data.drop_unlabelled).", name, stats.unlabelled_docs)
     if stats.replaced_bytes_docs:
         log.warning(
             "%s: %d lines were not valid UTF-8; bad bytes were replaced with U+FFFD.", name, stats.replaced_bytes_docs
         )
     return Corpus(name, {s: splits[s] for s in SPLIT_NAMES}, label_names, multi_label, digest.hexdigest()[:16])
+
+
+def check_one_label_each(splits: dict[str, Split], name: str) -> None:
+    """Single-label data: every document has exactly one label."""
+    for split_name, split in splits.items():
+        for doc_id, labels in zip(split.ids, split.labels, strict=True):
+            if len(labels) != 1:
+                raise DataError(
+                    f"The {split_name} split of {name!r} is single-label, but document {doc_id!r} has "
+                    f"{len(labels)} labels ({labels}); pass --data.multi_label true if it is multi-label data."
+                )
 
 
 def read_documents(path: str, file_format: FileFormat) -> Split:

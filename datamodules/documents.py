@@ -60,6 +60,9 @@ class DocumentDataModule(pl.LightningDataModule):
             (below 1: a fraction of train; 1 or more: a number of documents).
         seed: seed of the dev split. The training batch order follows ``seed_everything``
             (Lightning's ``PL_GLOBAL_SEED``), so runs with different seeds share one dev split.
+        multi_label: whether the data is multi-label; by default as the data says (labels written as
+            lists, or documents with several labels), never because a label is missing.
+        drop_unlabelled: drop (and count) rows without a label instead of stopping at the first one.
         min_freq: Fmin, the minimum training-split frequency of a topic-model word.
         max_vocab_size: keep at most this many of the most frequent topic-model words.
         file_format: how the files are read (fields or columns of the text, label and id, label
@@ -101,6 +104,8 @@ class DocumentDataModule(pl.LightningDataModule):
         eval_batch_size: int = 64,
         dev_size: int | float = 0.1,
         seed: int = 42,
+        multi_label: bool | None = None,
+        drop_unlabelled: bool = False,
         min_freq: int = 10,
         max_vocab_size: int | None = None,
         file_format: FileFormat | None = None,
@@ -127,7 +132,9 @@ class DocumentDataModule(pl.LightningDataModule):
                 f"bucket_batches must be at least 1, got {bucket_batches}; turn bucketing off with "
                 "length_bucketing: false."
             )
-        self.save_hyperparameters()
+        # multi_label joins the hparams in setup, resolved: Lightning refuses to log a data module
+        # whose initial hparams disagree with the model's, and the model's is the resolved value
+        self.save_hyperparameters(ignore=["multi_label"])
         # read by the model links, the CLI, the callbacks and the reports
         self.tokenizer_name = tokenizer
         self.max_length = max_length
@@ -146,6 +153,8 @@ class DocumentDataModule(pl.LightningDataModule):
             file_format=file_format,
             dev_size=dev_size,
             seed=seed,
+            multi_label=multi_label,
+            drop_unlabelled=drop_unlabelled,
             tokenizer=tokenizer,
             bow=bow,
             min_freq=min_freq,
@@ -217,6 +226,8 @@ class DocumentDataModule(pl.LightningDataModule):
         self.views.prepare()
 
     def setup(self, stage: str | None = None) -> None:
+        # what the data said, so checkpoints and logged hparams (merged with the model's) hold the answer
+        self.hparams["multi_label"] = self.multi_label
         splits = {"fit": (self.train_split, "dev"), "validate": ("dev",), "test": ("test",), "predict": ("predict",)}
         for split in splits.get(stage, SPLIT_NAMES) if stage else SPLIT_NAMES:
             if split not in self.datasets:

@@ -45,6 +45,8 @@ class DatasetSpec:
         raw_files: files a user places by hand when there is nothing to download.
         prepare: builds ``files`` in the folder from the downloaded or placed raw files.
         instructions: where to get the files, for the error when they are missing.
+        multi_label: whether it is multi-label where its form says otherwise (labels written as
+            one-element lists in single-label data); None: as the data's form says.
     """
 
     folder: str
@@ -55,6 +57,7 @@ class DatasetSpec:
     raw_files: tuple[str, ...] = ()
     prepare: Callable[[Path], None] | None = None
     instructions: str = ""
+    multi_label: bool | None = None
 
     @property
     def raw_names(self) -> tuple[str, ...]:
@@ -147,6 +150,7 @@ DATASETS: dict[str, DatasetSpec] = {
         raw_files=(OHSUMED_ARCHIVE,),
         prepare=converters.ohsumed,
         instructions=OHSUMED_HOW,
+        multi_label=False,  # one-element label lists
     ),
     "ohsumed_multilabel": DatasetSpec(
         "ohsumed",

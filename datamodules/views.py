@@ -104,6 +104,8 @@ class CorpusViews:
         file_format: FileFormat | None,
         dev_size: int | float,
         seed: int,
+        multi_label: bool | None,
+        drop_unlabelled: bool,
         tokenizer: str | None,
         bow: bool,
         min_freq: int,
@@ -122,6 +124,8 @@ class CorpusViews:
         self.file_format = file_format
         self.dev_size = dev_size
         self.seed = seed
+        self.multi_label = multi_label
+        self.drop_unlabelled = drop_unlabelled
         self.tokenizer_name = tokenizer
         self.use_bow = bow
         self.min_freq = min_freq
@@ -156,7 +160,16 @@ class CorpusViews:
 
     @functools.cached_property
     def corpus(self) -> Corpus:
-        corpus = load_corpus(self.dataset, self.data_dir, self.file_format, self.dev_size, self.seed, self.download)
+        corpus = load_corpus(
+            self.dataset,
+            self.data_dir,
+            self.file_format,
+            self.dev_size,
+            self.seed,
+            self.download,
+            self.multi_label,
+            self.drop_unlabelled,
+        )
         sizes = " / ".join(f"{len(corpus[s])} {s}" for s in SPLIT_NAMES)
         log.info("%s: %s documents, %d labels.", corpus.name, sizes, len(corpus.label_names))
         return corpus
