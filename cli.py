@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import sys
@@ -17,12 +18,13 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
+from callbacks.summary import RunSummary
 from datamodules import DocumentDataModule
 from lightning_modules.base import BaseTask, check_checkpoint_class
 from scaffold.errors import check_config_files, find_user_error, finish_failed_wandb_run, out_of_memory_error
+from scaffold.resume import RunFinishedError, checkpoint_to_resume, config_fingerprint
 from scaffold.run import (
     add_scaffold_arguments,
-    find_last_checkpoint,
     job_name,
     scaffold_callbacks,
     scaffold_loggers,
@@ -58,6 +60,12 @@ def drop_unaccepted_hparams(model: LightningModule) -> None:
     accepted = type(model).init_parameters() if isinstance(model, BaseTask) else set(model.hparams)
     for key in [k for k in model.hparams if k not in accepted and not k.startswith("_")]:
         del model.hparams[key]
+
+
+def discard_if_empty(folder: Path) -> None:
+    """Remove a run folder that a run which never started left empty."""
+    with contextlib.suppress(OSError):  # not empty, or not there
+        folder.rmdir()
 
 
 def finish_wandb(trainer) -> None:
@@ -118,6 +126,13 @@ class TopicBertCLI(LightningCLI):
         )
         if not any(isinstance(cb, ModelCheckpoint) for cb in user + callbacks):
             trainer_config["enable_checkpointing"] = False  # else Lightning adds a checkpoint of its own
+        self.fingerprint = config_fingerprint(
+            self.config[self.subcommand].as_dict() if self.subcommand else self.config.as_dict(),
+            self.datamodule.corpus.fingerprint,
+        )
+        for callback in user + callbacks:
+            if isinstance(callback, RunSummary):
+                callback.config_fingerprint = self.fingerprint
         return self._instantiate_trainer(trainer_config, callbacks)
 
     def _run_subcommand(self, subcommand: str) -> None:
@@ -134,8 +149,8 @@ class TopicBertCLI(LightningCLI):
         super()._parse_ckpt_path()
 
     def before_fit(self) -> None:
-        """``--ckpt_path last`` resumes the newest ``last.ckpt`` of this job's earlier runs (Lightning
-        alone would look only in the new run's own, empty, version folder)."""
+        """``--ckpt_path last`` resumes the newest ``last.ckpt`` of an unfinished run of this job
+        (``scaffold.resume``; Lightning alone would look only in the new run's own, empty, folder)."""
         kwargs = self.config_init["fit"]
         if kwargs.get("ckpt_path") != "last":
             return
@@ -143,7 +158,11 @@ class TopicBertCLI(LightningCLI):
         folders = [Path(cb.dirpath) for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.dirpath]
         if self.trainer.log_dir:
             folders.append(Path(self.trainer.log_dir).parent)
-        last = find_last_checkpoint(folders)
+        try:
+            last = checkpoint_to_resume(folders, self.fingerprint)
+        except RunFinishedError:
+            discard_if_empty(Path(self.trainer.log_dir or self.trainer.default_root_dir))
+            raise
         if last is None:
             log.warning("No last.ckpt under %s: starting from scratch.", ", ".join(map(str, folders)))
         else:

@@ -110,6 +110,7 @@ class RunSummary(Callback):
         self.val_history: list[float] = []
         self.evaluations: list[dict[str, float]] = []
         self.results: dict = {}
+        self.config_fingerprint: str | None = None  # set by the CLI: what makes a run this job
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         value = trainer.callback_metrics.get("val_macro_f1")
@@ -128,7 +129,11 @@ class RunSummary(Callback):
         self.evaluations.append(entry)
 
     def state_dict(self) -> dict:
-        return {"val_history": list(self.val_history), "evaluations": list(self.evaluations)}
+        return {
+            "val_history": list(self.val_history),
+            "evaluations": list(self.evaluations),
+            "config_fingerprint": self.config_fingerprint,  # read by --ckpt_path last (scaffold.resume)
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.val_history = list(state_dict.get("val_history", []))
@@ -149,6 +154,7 @@ class RunSummary(Callback):
             "devices": trainer.world_size,
             "hardware": hardware(),
             "hparams": scalar_hparams(pl_module),
+            "config_fingerprint": self.config_fingerprint,
             "val_macro_f1_per_epoch": list(self.val_history),
             "best_val_macro_f1": best_score(self.evaluations, self.val_history),
             "evaluations": list(self.evaluations),
@@ -163,6 +169,22 @@ class RunSummary(Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         self.results = self.collect(trainer, pl_module) | {"status": "fit"}
         self.write(trainer)
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        """A run that stopped on an error says so in its folder, with the error's first line."""
+        if trainer.state.fn != "fit":
+            return
+        try:
+            results = self.collect(trainer, pl_module)
+        except Exception:  # the run broke before there was anything to collect
+            results = {"config_fingerprint": self.config_fingerprint}
+        message = str(exception).strip().splitlines()
+        self.results = results | {
+            "status": "failed",
+            "error": f"{type(exception).__name__}: {message[0] if message else ''}",
+        }
+        self.write(trainer)
+        self.results = {}
 
     def on_test_end(self, trainer, pl_module) -> None:
         if not self.results:  # a test-only run: nothing was fitted by this process

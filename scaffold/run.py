@@ -33,6 +33,7 @@ from callbacks.throughput import TrainingThroughput
 from callbacks.timing import EpochTimer
 from callbacks.topics import TopicWordsWriter
 from scaffold.budget import Budget
+from scaffold.resume import allocate_version
 from scaffold.wandb_logger import AutoWandbLogger, Mode
 
 log = logging.getLogger(__name__)
@@ -142,11 +143,10 @@ def scaffold_loggers(config: dict[str, Any], job: str) -> list[Logger]:
     location: RunLocation = config["run"]
     loggers: list[Logger] = []
     name = job
-    if config["csv"]:
-        csv = CSVLogger(save_dir=location.root, name=job, version=location.version)
-        loggers.append(csv)
-        version = csv.version
-        name = f"{job}/{version if isinstance(version, str) else f'version_{version}'}"
+    if config["csv"]:  # its folder is the run folder, allocated here so no other run can take it
+        version = location.version or allocate_version(Path(location.root) / job)
+        loggers.append(CSVLogger(save_dir=location.root, name=job, version=version))
+        name = f"{job}/{version}"
     wandb = config["wandb"]
     if wandb:
         settings = wandb if isinstance(wandb, WandbSettings) else WandbSettings()
@@ -181,13 +181,3 @@ def scaffold_callbacks(
             continue
         chosen.append(cls() if value is True else value)
     return chosen
-
-
-def find_last_checkpoint(folders: list[Path]) -> Path | None:
-    """The newest ``last*.ckpt`` in the folders or their ``version_*/checkpoints`` subfolders: a new
-    process logs into a new version folder, so the run to resume is in an earlier one."""
-    candidates: list[Path] = []
-    for folder in folders:
-        candidates += folder.glob("last*.ckpt")
-        candidates += folder.glob("version_*/checkpoints/last*.ckpt")
-    return max(candidates, key=lambda p: p.stat().st_mtime, default=None)

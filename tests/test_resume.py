@@ -9,7 +9,6 @@ import torch
 
 from cli import main
 from datamodules.batching import LengthBucketBatchSampler
-from scaffold.run import find_last_checkpoint
 from tests.conftest import ROOT, job_folder, tiny_args
 
 
@@ -153,17 +152,6 @@ def test_epochs_draw_different_batch_orders_through_lightning():
     first = [b.tolist() for b in loader]
     _set_sampler_epoch(loader, 1)
     assert [b.tolist() for b in loader] != first
-
-
-def test_no_earlier_run_means_a_fresh_start(tmp_path):
-    assert find_last_checkpoint([tmp_path]) is None
-    old = tmp_path / "version_0/checkpoints/last.ckpt"
-    new = tmp_path / "version_3/checkpoints/last.ckpt"
-    for i, path in enumerate((old, new)):
-        path.parent.mkdir(parents=True)
-        path.write_bytes(b"x")
-        os.utime(path, (1000 + i, 1000 + i))
-    assert find_last_checkpoint([tmp_path]) == new
 
 
 class PoisonBatches(pl.Callback):
