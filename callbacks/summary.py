@@ -199,6 +199,7 @@ class RunSummary(Callback):
     def write_test_predictions(self, trainer: pl.Trainer, pl_module) -> None:
         """``test_predictions.npz``: every test document's decisions and gold labels, which the
         report's paired intervals resample."""
+        folder = run_folder(trainer)  # every rank must ask
         decisions = getattr(pl_module, "test_decisions", None)
         if decisions is None or not trainer.is_global_zero:
             return
@@ -210,7 +211,7 @@ class RunSummary(Callback):
             predicted=decisions.predicted.numpy(),
             label_names=list(dm.label_names),
             multi_label=bool(dm.multi_label),
-        ).save(run_folder(trainer) / PREDICTIONS_FILENAME)
+        ).save(folder / PREDICTIONS_FILENAME)
         self.results["test_predictions"] = PREDICTIONS_FILENAME
         self.results["test_fingerprint"] = dm.fingerprint("test")
 

@@ -27,7 +27,7 @@ def checkpoint_dev_macro_f1(checkpoint: str | Path | None) -> float | None:
         return None
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
     for key, state in (saved.get("callbacks") or {}).items():
-        if key.startswith("ModelCheckpoint") and state.get("monitor") == "val_macro_f1":
+        if "Checkpoint{" in key and state.get("monitor") == "val_macro_f1":  # ModelCheckpoint or a subclass
             score = state.get("current_score")
             return None if score is None else float(score)
     return None

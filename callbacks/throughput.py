@@ -28,6 +28,7 @@ class TrainingThroughput(ClockedCallback):
         self.peak_tflops = peak_tflops
         self.history: list[dict[str, float]] = []
         self.seen_before = {"documents_seen": 0.0, "tokens_seen": 0.0}  # in the epochs already ended
+        self._resumed_epoch: dict | None = None  # the counts of the epoch a checkpoint stopped in
 
     def _reset(self, device: torch.device, documents: int) -> None:
         self.seen = torch.zeros(documents, dtype=torch.bool, device=device)
@@ -39,6 +40,12 @@ class TrainingThroughput(ClockedCallback):
     def on_train_start(self, trainer, pl_module) -> None:
         super().on_train_start(trainer, pl_module)  # a run resumed mid-epoch gets no epoch start
         self._reset(pl_module.device, trainer.train_dataloader.dataset.num_documents)
+        if self._resumed_epoch is not None:  # carry on counting the epoch the stopped run was in
+            part, self._resumed_epoch = self._resumed_epoch, None
+            self.seen[torch.as_tensor(part["seen"], dtype=torch.long, device=self.seen.device)] = True
+            self.partitions, self.padded_tokens = part["partitions"], part["padded"]
+            self.tokens += part["tokens"]
+            self.flops += part["flops"]
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         super().on_train_epoch_start(trainer, pl_module)
@@ -94,12 +101,23 @@ class TrainingThroughput(ClockedCallback):
         }
 
     def state_dict(self) -> dict:
-        """The epochs already ended, so a resumed run's totals include them."""
-        return {"history": list(self.history), "seen_before": dict(self.seen_before)}
+        """The epochs already ended and the counts of the running one, so a resumed run's figures
+        are those of a run that never stopped."""
+        state: dict = {"history": list(self.history), "seen_before": dict(self.seen_before)}
+        if hasattr(self, "seen"):
+            state["epoch"] = {
+                "seen": self.seen.nonzero().flatten().tolist(),
+                "partitions": self.partitions,
+                "tokens": float(self.tokens),
+                "padded": self.padded_tokens,
+                "flops": float(self.flops),
+            }
+        return state
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history = list(state_dict.get("history", []))
         self.seen_before = dict(state_dict.get("seen_before", self.seen_before))
+        self._resumed_epoch = state_dict.get("epoch")
 
     def summary(self) -> dict:
         if not self.history:

@@ -23,6 +23,7 @@ from jsonargparse import Namespace, lazy_instance
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 
+from callbacks.checkpoint import BestCheckpoint
 from callbacks.energy import EnergyTracker
 from callbacks.memory import PeakMemory
 from callbacks.nonfinite import NonFiniteLossGuard
@@ -88,7 +89,7 @@ PIECES: dict[str, tuple[type[Callback], Callback | bool]] = {
     "energy": (EnergyTracker, lazy_instance(EnergyTracker)),
     "throughput": (TrainingThroughput, lazy_instance(TrainingThroughput)),
     "summary": (RunSummary, lazy_instance(RunSummary)),
-    "checkpoint": (ModelCheckpoint, lazy_instance(ModelCheckpoint, **CHECKPOINT_DEFAULTS)),
+    "checkpoint": (ModelCheckpoint, lazy_instance(BestCheckpoint, **CHECKPOINT_DEFAULTS)),
     "resume": (ResumeCheckpoint, lazy_instance(ResumeCheckpoint)),
     "early_stopping": (EarlyStopping, False),  # off by default; true follows the task's metric
     "nonfinite": (NonFiniteLossGuard, lazy_instance(NonFiniteLossGuard)),
@@ -120,7 +121,7 @@ def set_checkpoint_defaults(config, task_class: type[Any]) -> None:
     """A checkpoint or early stopping without a ``monitor`` follows the task: its metric and
     direction (and the checkpoint its file name)."""
     for key, cls, defaults in (
-        ("checkpoint", ModelCheckpoint, CHECKPOINT_DEFAULTS),
+        ("checkpoint", BestCheckpoint, CHECKPOINT_DEFAULTS),
         ("early_stopping", EarlyStopping, EARLY_STOPPING_DEFAULTS),
     ):
         if config.get(key) is True:

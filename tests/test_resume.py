@@ -1,6 +1,8 @@
 """A fit killed mid-epoch and resumed with ``--ckpt_path last`` ends exactly where an uninterrupted one does."""
 
+import json
 import os
+from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
@@ -28,7 +30,9 @@ def fit(folder, args):
     previous = os.getcwd()
     os.chdir(folder)
     try:
-        return main(["fit", *args])
+        cli = main(["fit", *args])
+        cli.home = folder  # type: ignore[attr-defined]  # where its relative run folder lies
+        return cli
     finally:
         os.chdir(previous)
 
@@ -277,3 +281,22 @@ def test_a_run_killed_by_sigkill_resumes_to_the_same_weights(tiny_corpus_dir, ti
     assert 0 < saved_step < final["global_step"] == resumed["global_step"]
     for name, value in final["state_dict"].items():
         torch.testing.assert_close(resumed["state_dict"][name], value, rtol=0, atol=1e-6, msg=name)
+
+
+TIMINGS = ("time", "energy", "co2", "peak_", "docs_per_s", "partitions_per_s", "tokens_per_s", "model_tflops", "mfu")
+
+
+def comparable(results: dict) -> dict:
+    """results.json without what depends on the clock, the machine's load or the run's folder."""
+    kept = {k: v for k, v in results.items() if not k.startswith(TIMINGS) and k not in ("finished_at", "hardware")}
+    kept["best_checkpoint"] = Path(kept["best_checkpoint"]).name
+    kept["evaluations"] = [{k: v for k, v in e.items() if not k.startswith(TIMINGS)} for e in kept["evaluations"]]
+    kept.pop("cost_setup", None)
+    return kept
+
+
+def test_a_resumed_run_writes_the_same_results_as_one_that_never_stopped(runs):
+    straight, resumed, _, _ = runs
+    a = json.loads((straight.home / straight.trainer.log_dir / "results.json").read_text())
+    b = json.loads((resumed.home / resumed.trainer.log_dir / "results.json").read_text())
+    assert comparable(b) == comparable(a)

@@ -134,7 +134,7 @@ def test_refuses_a_missing_file_in_one_line(tiny_corpus_dir, tmp_path):
 def test_real_teacher_file_records_the_checkpoints_dev_score(teacher, tiny_corpus_dir, tmp_path):  # noqa: F811
     saved = TeacherLogits.load(teacher.logits)
     callbacks = torch.load(teacher.checkpoint, map_location="cpu", weights_only=True)["callbacks"]
-    (state,) = [s for key, s in callbacks.items() if key.startswith("ModelCheckpoint")]
+    (state,) = [s for key, s in callbacks.items() if key.startswith("BestCheckpoint")]
     assert state["monitor"] == "val_macro_f1"
     assert saved.teacher["dev_macro_f1"] == pytest.approx(float(state["current_score"]))
     assert 0 <= saved.teacher["dev_macro_f1"] <= 1
