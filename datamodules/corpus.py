@@ -314,6 +314,11 @@ def load_corpus(
         raise DataError(
             f"No labels found in {files['train']}; set data.file_format.label_field to the field that holds them."
         )
+    if len(label_names) < 2:
+        raise DataError(
+            f"{files['train']} has only one label ({label_names[0]!r}); a classifier needs at least two. Check "
+            "data.file_format.label_field, or add documents of other classes."
+        )
     several = any(len(labels) > 1 for split in splits.values() for labels in split.labels)
     if multi_label is None:
         multi_label = spec_multi_label if spec_multi_label is not None else stats.list_labels or several

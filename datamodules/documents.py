@@ -24,6 +24,7 @@ from datamodules.cache import resolve_cache_dir
 from datamodules.corpus import SPLIT_NAMES, Corpus, Split
 from datamodules.formats import DataError, FileFormat
 from datamodules.views import CorpusViews, SplitView
+from utils.pretrained import resolve_pretrained
 
 if TYPE_CHECKING:
     from lightning.fabric.utilities.data import AttributeDict
@@ -120,11 +121,23 @@ class DocumentDataModule(pl.LightningDataModule):
         bow: bool = True,
     ):
         super().__init__()
+        check_positive(
+            max_length=max_length,
+            num_partitions=num_partitions,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            min_freq=min_freq,
+            tfidf_max_features=tfidf_max_features,
+        )
+        if num_workers < 0:
+            raise DataError(f"--data.num_workers must be 0 or more, got {num_workers}.")
         if max_length // num_partitions < 8:
             raise DataError(
                 f"max_length={max_length} / num_partitions={num_partitions} leaves partitions of fewer than 8 "
                 "tokens; lower --data.num_partitions or raise --data.max_length."
             )
+        if tokenizer is not None:
+            check_partition_fits(tokenizer, max_length // num_partitions)
         if not 0.0 < train_fraction <= 1.0:
             raise DataError(f"train_fraction must lie in (0, 1], got {train_fraction}.")
         if bucket_batches < 1:
@@ -303,6 +316,29 @@ class DocumentDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict", train=False)
+
+
+def check_positive(**settings: int) -> None:
+    """Counts and sizes below 1 would fail deep inside batching; refuse them up front."""
+    for name, value in settings.items():
+        if value < 1:
+            raise DataError(f"--data.{name} must be at least 1, got {value}.")
+
+
+def check_partition_fits(tokenizer: str, partition_length: int) -> None:
+    """A partition longer than the encoder's positions would crash inside its embedding mid-training."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_pretrained(tokenizer))
+    except (OSError, ValueError):
+        return  # a tokenizer without an encoder config: the encoder's own loading will say so
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is not None and partition_length > positions:
+        raise DataError(
+            f"Partitions of {partition_length} tokens (max_length / num_partitions) exceed the "
+            f"{positions} positions of {tokenizer}; raise --data.num_partitions or lower --data.max_length."
+        )
 
 
 def document_sample(

@@ -100,6 +100,7 @@ def pipeline_benchmark(
     dataset: str = "20ng",
     data_dir: str | None = None,
     tokenizer: str = "sentence-transformers/all-MiniLM-L6-v2",
+    max_length: int = 512,
     min_freq: int = 10,
     num_topics: int = 100,
     nvdm_batch_size: int = 64,
@@ -111,6 +112,7 @@ def pipeline_benchmark(
         dataset: a named dataset or a folder (as ``--data.dataset``).
         data_dir: the data root of the named datasets.
         tokenizer: the tokenizer (as ``--data.tokenizer``).
+        max_length: N (as ``--data.max_length``; at most the encoder's positions).
         min_freq: Fmin of the topic-model vocabulary.
         num_topics: K of the NVDM trained alone.
         nvdm_batch_size: its batch size.
@@ -120,7 +122,12 @@ def pipeline_benchmark(
 
         def make():
             return DocumentDataModule(
-                dataset=dataset, data_dir=data_dir, tokenizer=tokenizer, min_freq=min_freq, cache_dir=cache
+                dataset=dataset,
+                data_dir=data_dir,
+                tokenizer=tokenizer,
+                max_length=max_length,
+                min_freq=min_freq,
+                cache_dir=cache,
             )
 
         cold = timed_preparation(make)

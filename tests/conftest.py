@@ -108,7 +108,7 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=128,
+        max_position_embeddings=512,  # the shipped configs cut partitions of up to 512 tokens
     )
     BertModel(config).save_pretrained(folder)
     return folder

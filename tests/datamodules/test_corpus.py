@@ -27,7 +27,7 @@ def test_r8_tsv_reader_keeps_every_row_including_first_and_last(tmp_path):
 
 
 def test_data_root_from_environment_variable(tmp_path, monkeypatch):
-    write_r8_style(tmp_path / "r8", [f"earn\tdoc {i}" for i in range(10)], ["earn\tx"])
+    write_r8_style(tmp_path / "r8", [f"{('earn', 'acq')[i % 2]}\tdoc {i}" for i in range(10)], ["earn\tx"])
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
     assert len(load_corpus("r8", None, dev_size=2)["dev"]) == 2
 
@@ -82,7 +82,7 @@ def test_dev_split_is_fixed_by_seed_and_stratified(tmp_path):
 
 
 def test_carve_dev_rejects_impossible_sizes(tmp_path):
-    rows = [{"id": str(i), "label": "a", "text": "t"} for i in range(5)]
+    rows = [{"id": str(i), "label": "ab"[i % 2], "text": "t"} for i in range(5)]
     write_jsonl(tmp_path / "train.jsonl", rows)
     write_jsonl(tmp_path / "test.jsonl", rows)
     with pytest.raises(DataError, match="dev_size=5"):
@@ -116,7 +116,7 @@ def test_empty_split_is_an_error(tmp_path):
 
 
 def test_label_unseen_in_train_is_an_error(tmp_path):
-    write_jsonl(tmp_path / "train.jsonl", [{"id": str(i), "label": "a", "text": "x"} for i in range(4)])
+    write_jsonl(tmp_path / "train.jsonl", [{"id": str(i), "label": "ab"[i % 2], "text": "x"} for i in range(4)])
     write_jsonl(tmp_path / "test.jsonl", [{"id": "t", "label": "zebra", "text": "x"}])
     with pytest.raises(DataError, match=r"test split .* never seen in train: zebra"):
         load_corpus(str(tmp_path), dev_size=1)
@@ -127,7 +127,7 @@ def test_empty_documents_dropped_and_bad_bytes_replaced(tmp_path, caplog):
         b'{"id": "1", "label": "a", "text": "ok"}',
         b'{"id": "2", "label": "a", "text": "   "}',
         b'{"id": "3", "label": "a", "text": "caf\xe9"}',
-        b'{"id": "4", "label": "a", "text": "more"}',
+        b'{"id": "4", "label": "b", "text": "more"}',
     ]
     (tmp_path / "train.jsonl").write_bytes(b"\n".join(lines))
     (tmp_path / "test.jsonl").write_bytes(lines[0])
@@ -139,7 +139,7 @@ def test_empty_documents_dropped_and_bad_bytes_replaced(tmp_path, caplog):
 
 
 def test_duplicate_ids_are_an_error(tmp_path):
-    write_jsonl(tmp_path / "train.jsonl", [{"id": "same", "label": "a", "text": "x"} for _ in range(4)])
+    write_jsonl(tmp_path / "train.jsonl", [{"id": "same", "label": "ab"[i % 2], "text": "x"} for i in range(4)])
     write_jsonl(tmp_path / "test.jsonl", [{"id": "t", "label": "a", "text": "x"}])
     with pytest.raises(DataError, match="repeats document id 'same'"):
         load_corpus(str(tmp_path), dev_size=1)

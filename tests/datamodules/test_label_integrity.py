@@ -1,10 +1,13 @@
-"""Whether data is multi-label comes from its form or the user's switch, never from a missing label."""
+"""Whether data is multi-label comes from its form or the user's switch, never from a missing label; settings
+that cannot work are refused before anything runs."""
 
 import logging
 
 import pytest
+from transformers import AutoConfig
 
 from cli import main
+from datamodules import DocumentDataModule
 from datamodules.corpus import DataError, FileFormat, load_corpus
 from tests.conftest import ROOT, write_jsonl
 
@@ -101,3 +104,28 @@ def test_fit_stops_on_an_unlabelled_row_and_the_switches_reach_the_model(tmp_pat
     assert cli.model.multi_label and cli.datamodule.hparams["multi_label"] is True
     cli = main(["fit", *cli_args(folder), "--data.drop_unlabelled", "true"])
     assert not cli.model.multi_label and cli.datamodule.num_labels == 3
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("batch_size", 0), ("eval_batch_size", -1), ("num_partitions", 0), ("max_length", 0), ("min_freq", 0)],
+)
+def test_sizes_below_one_are_refused_before_anything_runs(tmp_path, setting, value):
+    folder = corpus_folder(tmp_path, rows(30))
+    with pytest.raises(DataError, match=rf"--data\.{setting} must be at least 1, got {value}"):
+        DocumentDataModule(dataset=folder, tokenizer=None, dev_size=0.2, **{setting: value})
+
+
+def test_a_partition_longer_than_the_encoders_positions_is_refused_up_front(tmp_path, tiny_encoder_dir):
+    positions = AutoConfig.from_pretrained(tiny_encoder_dir).max_position_embeddings
+    folder = corpus_folder(tmp_path, rows(30))
+    with pytest.raises(DataError, match=rf"Partitions of {2 * positions} tokens .* {positions} positions"):
+        DocumentDataModule(dataset=folder, tokenizer=str(tiny_encoder_dir), max_length=4 * positions, num_partitions=2)
+    DocumentDataModule(dataset=folder, tokenizer=str(tiny_encoder_dir), max_length=4 * positions, num_partitions=4)
+
+
+def test_a_single_class_dataset_is_refused(tmp_path):
+    one = [r | {"label": "a"} for r in rows(30)]
+    folder = corpus_folder(tmp_path, one, [r | {"label": "a"} for r in rows(6)])
+    with pytest.raises(DataError, match="only one label \\('a'\\); a classifier needs at least two"):
+        load_corpus(folder, dev_size=0.2)

@@ -37,7 +37,7 @@ def test_warm_preparation_reads_the_cache_instead_of_rebuilding(
 
 def test_benchmark_writes_json_and_markdown(tiny_corpus_dir, tiny_encoder_dir, tmp_path):
     result = pipeline_benchmark(
-        str(tiny_corpus_dir), tokenizer=str(tiny_encoder_dir), min_freq=2, out=str(tmp_path / "out")
+        str(tiny_corpus_dir), tokenizer=str(tiny_encoder_dir), max_length=128, min_freq=2, out=str(tmp_path / "out")
     )
     saved = json.loads((tmp_path / "out/pipeline.json").read_text())
     assert saved["documents"] == result["documents"] == 120
