@@ -17,12 +17,13 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger
 
 from callbacks.summary import RunSummary
 from datamodules import DocumentDataModule
 from lightning_modules.base import BaseTask, check_checkpoint_class
 from scaffold.errors import check_config_files, find_user_error, finish_failed_wandb_run, out_of_memory_error
-from scaffold.resume import RunFinishedError, checkpoint_to_resume, config_fingerprint
+from scaffold.resume import checkpoint_to_resume, config_fingerprint
 from scaffold.run import (
     add_scaffold_arguments,
     job_name,
@@ -140,6 +141,11 @@ class TopicBertCLI(LightningCLI):
             super()._run_subcommand(subcommand)
         except torch.OutOfMemoryError as err:
             raise out_of_memory_error(self.datamodule, subcommand) from err
+        except Exception:
+            for logger in self.trainer.loggers:  # a run that never started leaves no empty folder
+                if isinstance(logger, CSVLogger):
+                    discard_if_empty(Path(logger.log_dir))
+            raise
 
     def _parse_ckpt_path(self) -> None:
         subcommand = self.config.get("subcommand")
@@ -158,11 +164,7 @@ class TopicBertCLI(LightningCLI):
         folders = [Path(cb.dirpath) for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.dirpath]
         if self.trainer.log_dir:
             folders.append(Path(self.trainer.log_dir).parent)
-        try:
-            last = checkpoint_to_resume(folders, self.fingerprint)
-        except RunFinishedError:
-            discard_if_empty(Path(self.trainer.log_dir or self.trainer.default_root_dir))
-            raise
+        last = checkpoint_to_resume(folders, self.fingerprint)
         if last is None:
             log.warning("No last.ckpt under %s: starting from scratch.", ", ".join(map(str, folders)))
         else:

@@ -8,6 +8,7 @@ import pytest
 
 from cli import main
 from datamodules.formats import DataError
+from lightning_modules.base import CheckpointMismatchError
 from scaffold.resume import RunFinishedError, allocate_version, config_fingerprint
 from tests.conftest import ROOT, make_split, write_corpus
 
@@ -100,3 +101,13 @@ def test_the_fingerprint_ignores_where_and_how_loudly_a_run_works_not_what_it_co
     assert config_fingerprint(config | {"seed_everything": 2}, "corpus") != base
     assert config_fingerprint(config | {"model": {"init_args": {"lr": 0.2}}}, "corpus") != base
     assert config_fingerprint(config, "other corpus") != base
+
+
+def test_a_run_refused_before_training_leaves_no_empty_folder(tmp_path, tiny_corpus_dir, tiny_encoder_dir):
+    main(["fit", *args(tiny_corpus_dir)])
+    checkpoint = next((tmp_path / "runs/job/version_0/checkpoints").glob("epoch*.ckpt"))
+    wrong_task = [*args(tiny_corpus_dir), "--model", "lightning_modules.KimCNNStudent"]
+    wrong_task += ["--data.tokenizer", str(tiny_encoder_dir), "--data.max_length", "32"]
+    with pytest.raises(CheckpointMismatchError, match="LogRegStudent"):
+        main(["fit", *wrong_task, "--ckpt_path", str(checkpoint)])
+    assert sorted(p.name for p in (tmp_path / "runs/job").iterdir()) == ["version_0"]
