@@ -22,7 +22,14 @@ from lightning.pytorch.loggers import CSVLogger
 from callbacks.summary import RunSummary
 from datamodules import DocumentDataModule
 from lightning_modules.base import BaseTask, check_checkpoint_class
-from scaffold.errors import check_config_files, find_user_error, finish_failed_wandb_run, out_of_memory_error
+from scaffold.errors import (
+    UsageError,
+    check_config_files,
+    find_user_error,
+    finish_failed_wandb_run,
+    one_line,
+    out_of_memory_error,
+)
 from scaffold.resume import checkpoint_to_resume, config_fingerprint
 from scaffold.run import (
     add_scaffold_arguments,
@@ -33,6 +40,7 @@ from scaffold.run import (
 )
 from scaffold.wandb_logger import AutoWandbLogger
 from utils.hardware import hardware_precision
+from utils.options import check_ranges
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +83,24 @@ def finish_wandb(trainer) -> None:
             logger.finish()
 
 
+EVALUATING = ("validate", "test", "predict")
+
+
+def check_evaluated_checkpoint(subcommand: str, ckpt_path: str | None) -> None:
+    """validate / test / predict score a trained model: without a checkpoint file they would score
+    the untrained weights the config builds."""
+    if not ckpt_path:
+        raise UsageError(
+            f"{subcommand} needs a trained model: pass --ckpt_path with a checkpoint that fit wrote "
+            "(runs/<job>/version_<n>/checkpoints/*.ckpt); without one it would score untrained weights."
+        )
+    if not Path(ckpt_path).is_file():
+        raise UsageError(
+            f"--ckpt_path {ckpt_path} is not a file; pass the path of a .ckpt file (fit writes them under "
+            "runs/<job>/version_<n>/checkpoints/)."
+        )
+
+
 class TopicBertCLI(LightningCLI):
     """LightningCLI with data -> model links, the run scaffold (folders, loggers, telemetry,
     checkpoints; see ``scaffold.run``), hardware precision and an optional test after fit."""
@@ -94,6 +120,9 @@ class TopicBertCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        check_ranges("data", config.data.as_dict())
+        check_ranges("model", config.model.get("init_args") and config.model.init_args.as_dict())
+        check_ranges("budget", config.budget and config.budget.as_dict())
         if config.trainer.precision is None:
             config.trainer.precision = hardware_precision(config.trainer.accelerator)
         # The datamodule's length-bucketed batch sampler splits batches between processes itself.
@@ -150,6 +179,8 @@ class TopicBertCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if subcommand in EVALUATING:
+            check_evaluated_checkpoint(subcommand, ckpt_path)
         if ckpt_path and Path(ckpt_path).is_file():
             check_checkpoint_class(ckpt_path, self.config[subcommand].model.get("class_path"))
         super()._parse_ckpt_path()
@@ -196,6 +227,8 @@ def main(args: list[str] | None = None) -> TopicBertCLI:
             subclass_mode_model=True,
             save_config_callback=SaveAndLogConfig,
             save_config_kwargs={"overwrite": True},
+            # parse errors are raised, to be printed as one line below, not after the whole usage text
+            parser_kwargs={"exit_on_error": False, **{c: {"exit_on_error": False} for c in ("fit", *EVALUATING)}},
             args=args,
         )
     except Exception as err:
@@ -205,8 +238,12 @@ def main(args: list[str] | None = None) -> TopicBertCLI:
             raise
         if args is not None:  # called from Python (tests, notebooks): raise the error itself
             raise user_error from None
-        print(f"error: {user_error}", file=sys.stderr)
+        print(f"error: {one_line(user_error, subcommand_of(sys.argv[1:]))}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def subcommand_of(args: list[str]) -> str | None:
+    return next((a for a in args if a in ("fit", *EVALUATING)), None)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +74,28 @@ class DocumentOutputWriter(BasePredictionWriter, ABC):
         """Write one file from the per-document outputs (rank 0 only)."""
 
 
+def input_positions(kept: int, skipped: list[tuple[int, str, str]]) -> list[int]:
+    """The row position among the input rows of each kept document (skipped rows take the others)."""
+    gaps = {position for position, _, _ in skipped}
+    return [i for i in range(kept + len(skipped)) if i not in gaps]
+
+
+def summary_path(path: Path) -> Path:
+    """``predictions.jsonl`` -> ``predictions.summary.json``, beside it."""
+    return path.with_name(path.name.removesuffix(".gz").removesuffix(".jsonl") + ".summary.json")
+
+
 class PredictionWriter(DocumentOutputWriter):
     """Aggregates partition predictions per document and writes them as JSON Lines (on rank 0, with
-    the predictions of every process under DDP).
+    the predictions of every process under DDP), one line per input document in input order.
 
     Each line: ``id``, ``label`` (single-label) or ``labels`` (multi-label: every label whose
     probability reaches the model's decision threshold, most probable first), ``probabilities`` by
-    label, the document's gold ``true_labels`` when known, and, for TopicBERT,
-    its dominant ``topic`` (largest posterior-mean component) with that topic's ``topic_words``.
+    label, the document's gold ``true_labels`` when known, ``tokens_cut`` when the document was
+    longer than N tokens allows, and, for TopicBERT, its dominant ``topic`` (largest posterior-mean
+    component) with that topic's ``topic_words``. A row that could not be predicted (an empty
+    document) has a line with its ``id`` and ``skipped``: the reason. ``<name>.summary.json`` beside
+    the file counts the input documents, those predicted, skipped, repaired and cut.
 
     Args:
         output_path: the JSONL file; defaults to ``predictions.jsonl`` in the run folder.
@@ -93,33 +109,63 @@ class PredictionWriter(DocumentOutputWriter):
         self.top_words = top_words
 
     def write(self, trainer, pl_module, path, docs, probs, topic) -> None:
-        topics = dict(zip(docs.tolist(), topic.tolist(), strict=True)) if topic is not None else None
         datamodule = trainer.datamodule
+        documents = datamodule.documents("predict")
+        cut = datamodule.tokens_cut("predict")
+        positions = input_positions(len(documents), documents.skipped)
+        records = [
+            (positions[p], r)
+            for p, r in zip(docs.tolist(), self.records(datamodule, pl_module, docs, probs, topic, cut), strict=True)
+        ]
+        records += [(position, {"id": doc_id, "skipped": reason}) for position, doc_id, reason in documents.skipped]
+        with atomic_write(path) as f:
+            for _, record in sorted(records, key=lambda item: item[0]):
+                f.write(json.dumps(record) + "\n")
+        summary = {
+            "predictions": path.name,
+            "input_documents": len(documents) + len(documents.skipped),
+            "predicted": len(docs),
+            "skipped": dict(Counter(reason for _, _, reason in documents.skipped)),
+            **datamodule.reading_report("predict"),
+            "max_length": datamodule.max_length,
+            "num_partitions": datamodule.num_partitions,
+        }
+        with atomic_write(summary_path(path)) as f:
+            json.dump(summary, f, indent=2)
+        log.info("Wrote %d document predictions to %s", len(docs), path)
+        notes = [f"{n} skipped ({reason})" for reason, n in summary["skipped"].items()]
+        if summary.get("cut_to_max_length"):
+            notes.append(f"{summary['cut_to_max_length']} cut to N={datamodule.max_length} tokens")
+        said = f" ({'; '.join(notes)}; see {summary_path(path).name})" if notes else ""
+        print(f"Predictions for {len(docs)} of {summary['input_documents']} documents written to {path}{said}")
+
+    def records(self, datamodule, pl_module, docs: Tensor, probs: Tensor, topic: Tensor | None, cut) -> Iterator[dict]:
+        """One record per predicted document, in the order of ``docs``."""
         names = datamodule.label_names
         documents = datamodule.documents("predict")
         topic_words = None
-        indices = pl_module.topic_word_indices(self.top_words) if topics is not None else None
+        indices = pl_module.topic_word_indices(self.top_words) if topic is not None else None
         if indices is not None:
             words = datamodule.vocabulary.words
             topic_words = [[words[i] for i in row] for row in indices.tolist()]
         multi_label = bool(getattr(pl_module, "multi_label", False))
         thresholds: list[float] = pl_module.decision_thresholds.tolist() if multi_label else []
-        with atomic_write(path) as f:
-            for doc, row in zip(docs.tolist(), probs.tolist(), strict=True):
-                record = {"id": documents.ids[doc]}
-                if multi_label:
-                    chosen = [(p, n) for n, p, t in zip(names, row, thresholds, strict=True) if p >= t]
-                    record["labels"] = [n for _, n in sorted(chosen, reverse=True)]
-                else:
-                    record["label"] = names[max(range(len(row)), key=row.__getitem__)]
-                record["probabilities"] = {n: round(p, 6) for n, p in zip(names, row, strict=True)}
-                gold = set(documents.labels[doc])
-                if gold & set(names):
-                    record["true_labels"] = [n for n in names if n in gold]
-                if topics is not None:
-                    assert topic_words is not None  # a model that predicts topics has topic words
-                    record["topic"] = topics[doc]
-                    record["topic_words"] = topic_words[topics[doc]]
-                f.write(json.dumps(record) + "\n")
-        log.info("Wrote %d document predictions to %s", len(docs), path)
-        print(f"Predictions for {len(docs)} documents written to {path}")
+        topics = topic.tolist() if topic is not None else None
+        for k, (doc, row) in enumerate(zip(docs.tolist(), probs.tolist(), strict=True)):
+            record: dict[str, Any] = {"id": documents.ids[doc]}
+            if multi_label:
+                chosen = [(p, n) for n, p, t in zip(names, row, thresholds, strict=True) if p >= t]
+                record["labels"] = [n for _, n in sorted(chosen, reverse=True)]
+            else:
+                record["label"] = names[max(range(len(row)), key=row.__getitem__)]
+            record["probabilities"] = {n: round(p, 6) for n, p in zip(names, row, strict=True)}
+            gold = set(documents.labels[doc])
+            if gold & set(names):
+                record["true_labels"] = [n for n in names if n in gold]
+            if cut is not None and cut[doc]:
+                record["tokens_cut"] = int(cut[doc])
+            if topics is not None:
+                assert topic_words is not None  # a model that predicts topics has topic words
+                record["topic"] = topics[k]
+                record["topic_words"] = topic_words[topics[k]]
+            yield record

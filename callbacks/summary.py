@@ -159,6 +159,8 @@ class RunSummary(Callback):
             "best_val_macro_f1": best_score(self.evaluations, self.val_history),
             "evaluations": list(self.evaluations),
             "best_checkpoint": checkpoint.best_model_path if checkpoint is not None else None,
+            # documents dropped, repaired or cut to N while reading, per split (nothing silently lost)
+            "data_report": {split: dm.reading_report(split) for split in (dm.train_split, "dev", "test")},
         }
         for callback in telemetry(trainer):
             results.update(callback.summary())

@@ -9,6 +9,7 @@ import torch
 
 from callbacks.prediction_writer import DocumentOutputWriter
 from datamodules.teacher import TeacherLogits
+from lightning_modules.base import read_checkpoint
 from utils.files import file_sha256
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def checkpoint_dev_macro_f1(checkpoint: str | Path | None) -> float | None:
     when that callback monitored ``val_macro_f1``; None without a checkpoint or such a callback."""
     if not checkpoint:
         return None
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    saved = read_checkpoint(checkpoint)
     for key, state in (saved.get("callbacks") or {}).items():
         if "Checkpoint{" in key and state.get("monitor") == "val_macro_f1":  # ModelCheckpoint or a subclass
             score = state.get("current_score")

@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,17 @@ csv.field_size_limit(sys.maxsize)  # documents of many megabytes are still one f
 
 @dataclass
 class Split:
-    """One split of a corpus; ``labels[i]`` is the list of label names of document i."""
+    """One split of a corpus; ``labels[i]`` is the list of label names of document i.
+
+    A split read from a file also says what reading it dropped or repaired: ``read_counts`` (see
+    :meth:`ReadStats.counts`) and ``skipped``, the (row position among the rows read, id, reason) of
+    each dropped empty document, so predictions can name them in input order."""
 
     ids: list[str]
     texts: list[str]
     labels: list[list[str]]
+    read_counts: dict[str, int] = field(default_factory=dict)
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -58,6 +64,7 @@ class Corpus:
     label_names: list[str]
     multi_label: bool
     fingerprint: str
+    read_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # per split file, before dev is carved
 
     def __getitem__(self, split: str) -> Split:
         return self.splits[split]
@@ -65,13 +72,22 @@ class Corpus:
 
 @dataclass
 class ReadStats:
-    """What the reader repaired or dropped, so it can be reported once, and what it saw of the labels."""
+    """What the reader of one file repaired or dropped, so it can be reported, and what it saw of the
+    labels."""
 
     replaced_bytes_docs: int = 0
     empty_docs: int = 0
     unlabelled_docs: int = 0
     drop_unlabelled: bool = False
     list_labels: bool = False  # some label value was written as a list: the data's own multi-label form
+
+    def counts(self) -> dict[str, int]:
+        """What reading changed, by what happened (results.json, the predictions summary)."""
+        return {
+            "dropped_empty": self.empty_docs,
+            "dropped_unlabelled": self.unlabelled_docs,
+            "replaced_invalid_utf8": self.replaced_bytes_docs,
+        }
 
 
 def unlabelled(stats: ReadStats, split: str, where: str, fix: str) -> bool:
@@ -98,10 +114,16 @@ def _read_bytes(path: Path, digest) -> bytes:
 
 
 def _decode(raw: bytes, stats: ReadStats) -> str:
+    """UTF-8 text; invalid bytes become U+FFFD and each line holding some is counted."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        stats.replaced_bytes_docs += 1
+        lines = raw.split(b"\n")
+        for line in lines:
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                stats.replaced_bytes_docs += 1
         return raw.decode("utf-8", errors="replace")
 
 
@@ -227,10 +249,12 @@ def read_split_file(path: Path, split: str, fmt: FileFormat, stats: ReadStats, d
     raw = _read_bytes(path, digest)
     data = READERS[suffix](raw, split, fmt, stats, path)
     keep = [i for i, t in enumerate(data.texts) if t.strip()]
-    stats.empty_docs += len(data) - len(keep)
+    skipped = [(i, data.ids[i], "empty document") for i in sorted(set(range(len(data))) - set(keep))]
+    stats.empty_docs += len(skipped)
     data = data.subset(keep)
     if len(data) == 0:
         raise DataError(f"{path} holds no documents (the {split} split is empty); check the file.")
+    data.read_counts, data.skipped = stats.counts(), skipped
     return data
 
 
@@ -307,8 +331,8 @@ def load_corpus(
     name, files, spec_format, spec_multi_label = _locate(dataset, data_dir, download)
     fmt = file_format or spec_format or FileFormat()
     digest = hashlib.sha256(repr((fmt, dev_size, seed, multi_label, drop_unlabelled)).encode())
-    stats = ReadStats(drop_unlabelled=drop_unlabelled)
-    splits = {split: read_split_file(path, split, fmt, stats, digest) for split, path in files.items()}
+    stats = {split: ReadStats(drop_unlabelled=drop_unlabelled) for split in files}
+    splits = {split: read_split_file(path, split, fmt, stats[split], digest) for split, path in files.items()}
     label_names = sorted({label for labels in splits["train"].labels for label in labels})
     if not label_names:
         raise DataError(
@@ -321,7 +345,8 @@ def load_corpus(
         )
     several = any(len(labels) > 1 for split in splits.values() for labels in split.labels)
     if multi_label is None:
-        multi_label = spec_multi_label if spec_multi_label is not None else stats.list_labels or several
+        list_labels = any(s.list_labels for s in stats.values())
+        multi_label = spec_multi_label if spec_multi_label is not None else list_labels or several
     if not multi_label:
         check_one_label_each(splits, name)
     known = set(label_names)
@@ -339,15 +364,26 @@ def load_corpus(
         if len(set(split.ids)) != len(split.ids):
             dup = next(i for i, c in Counter(split.ids).items() if c > 1)
             raise DataError(f"The {split_name} split of {name!r} repeats document id {dup!r}; ids must be unique.")
-    if stats.empty_docs:
-        log.warning("%s: dropped %d empty or whitespace-only documents.", name, stats.empty_docs)
-    if stats.unlabelled_docs:
-        log.warning("%s: dropped %d documents without a label (--data.drop_unlabelled).", name, stats.unlabelled_docs)
-    if stats.replaced_bytes_docs:
-        log.warning(
-            "%s: %d lines were not valid UTF-8; bad bytes were replaced with U+FFFD.", name, stats.replaced_bytes_docs
-        )
-    return Corpus(name, {s: splits[s] for s in SPLIT_NAMES}, label_names, multi_label, digest.hexdigest()[:16])
+    read_counts = {split_name: stats[split_name].counts() for split_name in files}
+    for split_name, path in files.items():
+        log_read_counts(f"{name} {split_name} ({path.name})", read_counts[split_name])
+    return Corpus(
+        name, {s: splits[s] for s in SPLIT_NAMES}, label_names, multi_label, digest.hexdigest()[:16], read_counts
+    )
+
+
+READ_MESSAGES = {
+    "dropped_empty": "dropped %d empty or whitespace-only documents",
+    "dropped_unlabelled": "dropped %d documents without a label (--data.drop_unlabelled)",
+    "replaced_invalid_utf8": "replaced bytes that are not valid UTF-8 with U+FFFD in %d lines",
+}
+
+
+def log_read_counts(where: str, counts: dict[str, int]) -> None:
+    """One warning line per file that reading changed."""
+    said = [READ_MESSAGES[k] % n for k, n in counts.items() if n]
+    if said:
+        log.warning("%s: %s.", where, "; ".join(said))
 
 
 def check_one_label_each(splits: dict[str, Split], name: str) -> None:
@@ -363,4 +399,6 @@ def check_one_label_each(splits: dict[str, Split], name: str) -> None:
 
 def read_documents(path: str, file_format: FileFormat) -> Split:
     """Read unlabelled (or labelled) documents to predict on; labels are kept when present."""
-    return read_split_file(Path(path).expanduser(), "predict", file_format, ReadStats(), hashlib.sha256())
+    documents = read_split_file(Path(path).expanduser(), "predict", file_format, ReadStats(), hashlib.sha256())
+    log_read_counts(f"{path}", documents.read_counts)
+    return documents

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
@@ -23,12 +24,15 @@ from datamodules.bow import Vocabulary
 from datamodules.cache import resolve_cache_dir
 from datamodules.corpus import SPLIT_NAMES, Corpus, Split
 from datamodules.formats import DataError, FileFormat
+from datamodules.tokens import cut_documents
 from datamodules.views import CorpusViews, SplitView
+from utils.options import check_ranges
 from utils.pretrained import resolve_pretrained
 
 if TYPE_CHECKING:
     from lightning.fabric.utilities.data import AttributeDict
 
+log = logging.getLogger(__name__)
 SplitName = Literal["train", "dev", "test", "transfer"]
 
 
@@ -121,16 +125,7 @@ class DocumentDataModule(pl.LightningDataModule):
         bow: bool = True,
     ):
         super().__init__()
-        check_positive(
-            max_length=max_length,
-            num_partitions=num_partitions,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            min_freq=min_freq,
-            tfidf_max_features=tfidf_max_features,
-        )
-        if num_workers < 0:
-            raise DataError(f"--data.num_workers must be 0 or more, got {num_workers}.")
+        check_ranges("data", {k: v for k, v in locals().items() if k != "self"})
         if max_length // num_partitions < 8:
             raise DataError(
                 f"max_length={max_length} / num_partitions={num_partitions} leaves partitions of fewer than 8 "
@@ -138,13 +133,6 @@ class DocumentDataModule(pl.LightningDataModule):
             )
         if tokenizer is not None:
             check_partition_fits(tokenizer, max_length // num_partitions)
-        if not 0.0 < train_fraction <= 1.0:
-            raise DataError(f"train_fraction must lie in (0, 1], got {train_fraction}.")
-        if bucket_batches < 1:
-            raise ValueError(
-                f"bucket_batches must be at least 1, got {bucket_batches}; turn bucketing off with "
-                "length_bucketing: false."
-            )
         # multi_label joins the hparams in setup, resolved: Lightning refuses to log a data module
         # whose initial hparams disagree with the model's, and the model's is the resolved value
         self.save_hyperparameters(ignore=["multi_label"])
@@ -232,6 +220,23 @@ class DocumentDataModule(pl.LightningDataModule):
         """Identifies the documents of a split (see ``CorpusViews.fingerprint``)."""
         return self.views.fingerprint(split)
 
+    def tokens_cut(self, split: str) -> np.ndarray | None:
+        """Per document of a split, the tokens beyond what N and p let the model read (None without
+        a token view: those models read the whole document)."""
+        view = self.views.split(split)
+        if view.tokens is None:
+            return None
+        return cut_documents(view.tokens.lengths(), self.max_length, self.num_partitions, self.views.special_tokens)
+
+    def reading_report(self, split: str) -> dict[str, int]:
+        """What reading and cutting did to a split: its documents, those dropped or repaired while
+        reading (``CorpusViews.read_counts``) and those cut to N tokens, with the tokens left unread."""
+        report = {"documents": len(self.views.split(split)), **self.views.read_counts(split)}
+        cut = self.tokens_cut(split)
+        if cut is not None:
+            report |= {"cut_to_max_length": int((cut > 0).sum()), "tokens_cut": int(cut.sum())}
+        return report
+
     # ----- Lightning hooks -----
 
     def prepare_data(self) -> None:
@@ -249,6 +254,17 @@ class DocumentDataModule(pl.LightningDataModule):
     def _build(self, split: str) -> PartitionDataset | DocumentDataset:
         view = self.views.split(split)
         if view.tokens is not None:
+            report = self.reading_report(split)
+            if report["cut_to_max_length"]:
+                log.info(
+                    "%s %s: %d of %d documents are longer than N=%d tokens allows; %d tokens beyond it are not read.",
+                    self.dataset_name,
+                    split,
+                    report["cut_to_max_length"],
+                    report["documents"],
+                    self.max_length,
+                    report["tokens_cut"],
+                )
             special = self.views.special_tokens
             dataset: PartitionDataset | DocumentDataset = PartitionDataset(
                 view.tokens, self.max_length, self.num_partitions, special
@@ -316,13 +332,6 @@ class DocumentDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict", train=False)
-
-
-def check_positive(**settings: int) -> None:
-    """Counts and sizes below 1 would fail deep inside batching; refuse them up front."""
-    for name, value in settings.items():
-        if value < 1:
-            raise DataError(f"--data.{name} must be at least 1, got {value}.")
 
 
 def check_partition_fits(tokenizer: str, partition_length: int) -> None:

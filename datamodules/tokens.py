@@ -83,6 +83,20 @@ def tokenize_texts(tokenizer, texts: list[str], desc: str = "tokenising", chunk:
     return TokenizedSplit(flat, offsets)
 
 
+def partition_content(max_length: int, num_partitions: int, special: SpecialTokens) -> int:
+    """c: the document tokens one partition of x = N / p tokens holds next to the special tokens."""
+    x = max_length // num_partitions
+    content = x - len(special)
+    if content < 1:
+        raise ValueError(f"Partitions of {x} tokens leave no room next to {len(special)} special tokens.")
+    return content
+
+
+def cut_documents(lengths: np.ndarray, max_length: int, num_partitions: int, special: SpecialTokens) -> np.ndarray:
+    """Tokens each document loses to the N-token budget (its first p * c tokens are read)."""
+    return np.clip(lengths - num_partitions * partition_content(max_length, num_partitions, special), 0, None)
+
+
 def partition(tokens: np.ndarray, max_length: int, num_partitions: int, special: SpecialTokens) -> list[np.ndarray]:
     """Cut one document into TopicBERT-x partitions, each wrapped in the special tokens.
 
@@ -93,10 +107,7 @@ def partition(tokens: np.ndarray, max_length: int, num_partitions: int, special:
     no padding. A document shorter than that yields only the partitions it needs; one shorter than
     ``c`` yields a single short partition.
     """
-    x = max_length // num_partitions
-    content = x - len(special)
-    if content < 1:
-        raise ValueError(f"Partitions of {x} tokens leave no room next to {len(special)} special tokens.")
+    content = partition_content(max_length, num_partitions, special)
     tokens = tokens[: num_partitions * content]
     count = max(1, math.ceil(len(tokens) / content))
     starts = [i * content for i in range(count - 1)] + [max(0, len(tokens) - content)]

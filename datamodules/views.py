@@ -209,6 +209,15 @@ class CorpusViews:
         extra = repr(self.augmentation) if name == "transfer" else ""
         return hashlib.sha256(f"{self.corpus.fingerprint}|{name}|{extra}".encode()).hexdigest()[:16]
 
+    def read_counts(self, name: str) -> dict[str, int]:
+        """What reading the split's file dropped or repaired (``ReadStats.counts``); a dev split carved
+        from train has none of its own (the train file's counts cover it), the transfer set has train's."""
+        if name == "predict" and self.predict_file:
+            return self.split("predict").documents.read_counts
+        if name == "predict":
+            name = self.predict_split
+        return self.corpus.read_counts.get("train" if name == "transfer" else name, {})
+
     def prepare(self) -> None:
         """Build the disk caches of the corpus splits (on one process; the others then only read)."""
         if self.use_bow:

@@ -134,10 +134,28 @@ def restore_loader_states(trainer: pl.Trainer) -> None:
         iter(loop._data_fetcher)
 
 
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A Lightning checkpoint's contents (tensors memory-mapped, not read); a truncated, corrupt or
+    foreign file is refused with what to use instead."""
+    fix = "Use another checkpoint of the run (its checkpoints/ folder holds the best one and last.ckpt) or fit again."
+    try:
+        checkpoint = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
+    except Exception as err:  # whatever torch.load raises on a file it cannot read
+        raise CheckpointMismatchError(
+            f"{path} cannot be read as a checkpoint ({type(err).__name__}: truncated, corrupt or not a PyTorch "
+            f"file). {fix}"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointMismatchError(
+            f"{path} is a PyTorch file but not a Lightning checkpoint of this tool (no state_dict). {fix}"
+        )
+    return checkpoint
+
+
 def check_checkpoint_class(path: str, configured: str | None) -> None:
     """Before LightningCLI swaps the configured model class for the one a checkpoint names: refuse
     a checkpoint of another task (say a topic model's given to a classifier config)."""
-    hparams = torch.load(path, weights_only=True, map_location="cpu", mmap=True).get("hyper_parameters", {})
+    hparams = read_checkpoint(path).get("hyper_parameters", {})
     found = hparams.get("_class_path")
     if found and configured and found.rsplit(".", 1)[-1] != configured.rsplit(".", 1)[-1]:
         raise CheckpointMismatchError(

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import torch
 
-from lightning_modules.base import CheckpointMismatchError
+from lightning_modules.base import CheckpointMismatchError, read_checkpoint
 from lightning_modules.classifier import DocumentClassifierTask
 from lightning_modules.losses import classification_loss, joint_loss
 from lightning_modules.optim import linear_warmup_decay, param_groups
@@ -23,7 +23,7 @@ def load_nvdm_weights(nvdm: NVDM, path: str, expected: dict) -> None:
             f"nvdm_checkpoint {path!r} does not exist. Pretrain the topic model with "
             "'python cli.py fit --config configs/nvdm.yaml' and pass its best checkpoint, or set it to null."
         )
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(path)
     found = checkpoint.get("hyper_parameters", {})
     differ = [f"{k}: checkpoint {found.get(k)!r} vs model {v!r}" for k, v in expected.items() if found.get(k) != v]
     if differ:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from callbacks.nonfinite import NonFiniteLossError
 from datamodules.formats import DataError
 from lightning_modules.base import CheckpointMismatchError, task_classes
 from scaffold.budget import BudgetError
+from utils.options import OptionError
 from utils.pretrained import EncoderNotFoundError
 
 
@@ -23,7 +25,14 @@ class BatchTooLargeError(RuntimeError):
     """The accelerator ran out of memory; the message names the batch size and the fixes."""
 
 
+class UsageError(ValueError):
+    """A command that cannot do what it was asked as given (say ``test`` without a checkpoint)."""
+
+
 USER_ERRORS = (
+    UsageError,
+    OptionError,
+    argparse.ArgumentError,  # jsonargparse: an option of the wrong type or an unknown option
     DataError,
     EncoderNotFoundError,
     CheckpointMismatchError,
@@ -92,6 +101,15 @@ def out_of_memory_error(datamodule, subcommand: str) -> BatchTooLargeError:
         f"Halve the batch: {option} {max(1, size // 2)}{keep}; or train in bf16-mixed, or use shorter partitions "
         "(a larger --data.num_partitions)."
     )
+
+
+def one_line(err: BaseException, subcommand: str | None) -> str:
+    """The user error as the one line the CLI prints; a parser error also says where the options are."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    if isinstance(err, argparse.ArgumentError):
+        command = f"python cli.py {subcommand} --help" if subcommand else "python cli.py --help"
+        text = f"{text.rstrip('.')}. Fix the option ({command} lists every option and its type)."
+    return text
 
 
 def find_user_error(err: BaseException | None) -> BaseException | None:

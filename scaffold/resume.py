@@ -15,9 +15,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from datamodules.formats import DataError
+from lightning_modules.base import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def _results(version_folder: Path) -> dict:
 
 def saved_fingerprint(checkpoint: Path) -> str | None:
     """The job fingerprint a checkpoint's run summary saved; raises when the file cannot be read."""
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    saved = read_checkpoint(checkpoint)
     state = (saved.get("callbacks") or {}).get("RunSummary") or {}
     return state.get("config_fingerprint")
 

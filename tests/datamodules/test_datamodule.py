@@ -224,7 +224,7 @@ def test_bucket_window_is_a_setting_and_must_be_positive(tiny_corpus_dir, tiny_e
     plain = make_dm(tiny_corpus_dir, tiny_encoder_dir, length_bucketing=False, bucket_batches=3)
     plain.setup("fit")
     assert plain.train_dataloader().batch_sampler.bucket_batches == 0  # random batches
-    with pytest.raises(ValueError, match="length_bucketing: false"):
+    with pytest.raises(ValueError, match="length_bucketing false"):
         make_dm(tiny_corpus_dir, tiny_encoder_dir, bucket_batches=0)
 
 

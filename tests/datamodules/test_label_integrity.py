@@ -10,6 +10,7 @@ from cli import main
 from datamodules import DocumentDataModule
 from datamodules.corpus import DataError, FileFormat, load_corpus
 from tests.conftest import ROOT, write_jsonl
+from utils.options import OptionError
 
 LABELS = ["a", "b", "c"]
 
@@ -42,7 +43,11 @@ def test_dropping_unlabelled_rows_is_counted_and_keeps_the_task_single_label(tmp
         corpus = load_corpus(folder, dev_size=0.2, drop_unlabelled=True)
     assert not corpus.multi_label
     assert len(corpus["train"]) + len(corpus["dev"]) == 28 and len(corpus["test"]) == 5
-    assert "dropped 3 documents without a label" in caplog.text
+    assert "train (train.jsonl): dropped 2 documents without a label" in caplog.text
+    assert "test (test.jsonl): dropped 1 documents without a label" in caplog.text
+    assert (
+        corpus.read_counts["train"]["dropped_unlabelled"] == 2 and corpus.read_counts["test"]["dropped_unlabelled"] == 1
+    )
 
 
 def test_a_misspelt_label_field_is_refused_not_read_from_another_field(tmp_path):
@@ -112,7 +117,7 @@ def test_fit_stops_on_an_unlabelled_row_and_the_switches_reach_the_model(tmp_pat
 )
 def test_sizes_below_one_are_refused_before_anything_runs(tmp_path, setting, value):
     folder = corpus_folder(tmp_path, rows(30))
-    with pytest.raises(DataError, match=rf"--data\.{setting} must be at least 1, got {value}"):
+    with pytest.raises(OptionError, match=rf"--data\.{setting} must be at least 1, got {value}"):
         DocumentDataModule(dataset=folder, tokenizer=None, dev_size=0.2, **{setting: value})
 
 
