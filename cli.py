@@ -18,10 +18,12 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins import CheckpointIO
 
 from callbacks.summary import RunSummary
 from datamodules import DocumentDataModule
 from lightning_modules.base import BaseTask, check_checkpoint_class
+from scaffold.checkpoint_io import AtomicCheckpointIO
 from scaffold.errors import (
     UsageError,
     check_config_files,
@@ -84,6 +86,13 @@ def finish_wandb(trainer) -> None:
 
 
 EVALUATING = ("validate", "test", "predict")
+
+
+def with_atomic_checkpoints(plugins) -> list:
+    """The trainer's plugins with checkpoints written atomically beside their target, unless the
+    user brings a checkpoint writer of their own."""
+    plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins] if plugins else []
+    return plugins if any(isinstance(p, CheckpointIO) for p in plugins) else [*plugins, AtomicCheckpointIO()]
 
 
 def check_evaluated_checkpoint(subcommand: str, ckpt_path: str | None) -> None:
@@ -156,6 +165,7 @@ class TopicBertCLI(LightningCLI):
         )
         if not any(isinstance(cb, ModelCheckpoint) for cb in user + callbacks):
             trainer_config["enable_checkpointing"] = False  # else Lightning adds a checkpoint of its own
+        trainer_config["plugins"] = with_atomic_checkpoints(trainer_config.get("plugins"))
         self.fingerprint = config_fingerprint(
             self.config[self.subcommand].as_dict() if self.subcommand else self.config.as_dict(),
             self.datamodule.corpus.fingerprint,
