@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -21,6 +23,7 @@ from utils.predictions import DocumentPredictions
 if TYPE_CHECKING:
     from lightning_modules.base import BaseTask
 
+log = logging.getLogger(__name__)
 RESULTS_FILE = "results.json"
 
 
@@ -94,6 +97,22 @@ def time_to_quality(evaluations: list[dict], monitor: str, share: float = 0.99) 
         "step": "steps_to_quality",
     }
     return {"quality_target": share} | {new: first[old] for old, new in names.items() if old in first}
+
+
+def headline(results: dict) -> str:
+    """The figures that matter, in one line: the quality and what it cost."""
+    said = [f"{results.get('model')} on {results.get('dataset')}"]
+    for key, text in (("test_macro_f1", "test macro-F1 {:.4f}"), ("best_val_macro_f1", "best dev {:.4f}")):
+        if results.get(key) is not None:
+            said.append(text.format(results[key]))
+    for key, text in (
+        ("time_total_s", "{:.0f} s training"),
+        ("energy_kwh", "{:.3g} kWh"),
+        ("co2_measured_g", "{:.3g} g CO2"),
+    ):
+        if results.get(key) is not None:
+            said.append(text.format(results[key]))
+    return ", ".join(said)
 
 
 class RunSummary(Callback):
@@ -197,6 +216,8 @@ class RunSummary(Callback):
         self.results["status"] = "complete"
         self.write_test_predictions(trainer, pl_module)
         self.write(trainer)
+        if trainer.is_global_zero:
+            log.info("%s; every figure in %s", headline(self.results), run_folder(trainer) / RESULTS_FILE)
 
     def write_test_predictions(self, trainer: pl.Trainer, pl_module) -> None:
         """``test_predictions.npz``: every test document's decisions and gold labels, which the
@@ -228,4 +249,6 @@ class RunSummary(Callback):
             if isinstance(logger, WandbLogger):
                 run = logger.experiment
                 run.summary.update({k: v for k, v in self.results.items() if isinstance(v, int | float | str)})
-                run.save(str(folder / RESULTS_FILE), base_path=str(folder), policy="now")
+                run_dir = getattr(run, "dir", None)
+                if run_dir and Path(run_dir).is_dir():  # its files are uploaded with it (none when disabled)
+                    shutil.copyfile(folder / RESULTS_FILE, Path(run_dir) / RESULTS_FILE)

@@ -6,6 +6,7 @@ import logging
 import netrc
 import os
 import socket
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
@@ -74,9 +75,33 @@ class AutoWandbLogger(WandbLogger):
         resolved, reason = resolve_wandb_mode(mode, probe_timeout_s)
         if resolved != "online":
             kwargs["log_model"] = False
-        log.info("W&B logging %s (%s).", resolved, reason)
+        if not any(os.environ.get(k) for k in ("WANDB_SILENT", "WANDB_QUIET")) and "settings" not in kwargs:
+            import wandb  # W&B's dozens of console lines give way to the one line of ``experiment``
+
+            kwargs["settings"] = wandb.Settings(silent=True)
         super().__init__(project=project, save_dir=save_dir, offline=resolved == "offline", mode=resolved, **kwargs)
         self.mode = resolved
+        self.reason = reason
+        self._wandb_init.pop("anonymous", None)  # W&B warns on every run that the setting is obsolete
+
+    @property
+    def experiment(self):
+        """The W&B run, started on first use with one line saying where it is."""
+        starting = self._experiment is None
+        run = super().experiment
+        if starting and self.mode != "disabled" and getattr(run, "dir", None):
+            if self.mode == "online":
+                log.info("W&B run %s: %s", run.name, run.url)
+            else:
+                folder = Path(run.dir).parent
+                log.info(
+                    "W&B run %s logged offline (%s) to %s; upload it with: wandb sync %s",
+                    run.name,
+                    self.reason,
+                    folder,
+                    folder,
+                )
+        return run
 
     def finish(self) -> None:
         """Close the W&B run (its files are complete once this returns)."""
