@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -47,7 +48,7 @@ from lightning.pytorch.plugins import CheckpointIO
 
 from callbacks.summary import RunSummary
 from datamodules import DocumentDataModule
-from lightning_modules.base import BaseTask, check_checkpoint_class
+from lightning_modules.base import BaseTask, check_checkpoint_class, read_checkpoint
 from scaffold.checkpoint_io import AtomicCheckpointIO
 from scaffold.console import calm_console
 from scaffold.errors import (
@@ -99,10 +100,22 @@ def drop_unaccepted_hparams(model: LightningModule) -> None:
         del model.hparams[key]
 
 
-def discard_if_empty(folder: Path) -> None:
-    """Remove a run folder that a run which never started left empty."""
-    with contextlib.suppress(OSError):  # not empty, or not there
-        folder.rmdir()
+def discard_failed_run(folder: Path, subcommand: str, created: bool) -> None:
+    """Leave nothing of a run that failed without a result: an evaluation's folder that this process
+    created (it holds only its config and logs), a fit's folder if still empty, then the job and
+    root folders if that left them empty. A fit that started keeps its folder, marked failed."""
+    if subcommand in EVALUATING and created:
+        shutil.rmtree(folder, ignore_errors=True)
+    for empty in (folder, folder.parent, folder.parent.parent):
+        with contextlib.suppress(OSError):  # not empty, or not there
+            empty.rmdir()
+
+
+def check_fits(checkpoint: dict, model, datamodule) -> None:
+    """The checkpoint an evaluation loads is of this task, shapes and labels."""
+    if isinstance(model, BaseTask):
+        model.check_checkpoint(checkpoint)
+    datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__, {}))
 
 
 def finish_wandb(trainer) -> None:
@@ -174,6 +187,8 @@ class TopicBertCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs):
         """The trainer with the scaffold's loggers and callbacks (see ``scaffold.run``)."""
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        if self.subcommand in EVALUATING:  # before any run folder exists
+            check_fits(read_checkpoint(config["ckpt_path"]), self.model, self.datamodule)
         trainer_config = {**config["trainer"], **kwargs}
         budget = config.get("budget")
         if budget is not None:
@@ -189,6 +204,7 @@ class TopicBertCLI(LightningCLI):
             checkpointing=trainer_config.get("enable_checkpointing") is not False,
             logging_on=bool(trainer_config["logger"]),
         )
+        self.run_folder_created = bool(config["csv"]) and config["run"].version is None
         if not any(isinstance(cb, ModelCheckpoint) for cb in user + callbacks):
             trainer_config["enable_checkpointing"] = False  # else Lightning adds a checkpoint of its own
         trainer_config["plugins"] = with_atomic_checkpoints(trainer_config.get("plugins"))
@@ -207,9 +223,9 @@ class TopicBertCLI(LightningCLI):
         except torch.OutOfMemoryError as err:
             raise out_of_memory_error(self.datamodule, subcommand) from err
         except Exception:
-            for logger in self.trainer.loggers:  # a run that never started leaves no empty folder
+            for logger in self.trainer.loggers:
                 if isinstance(logger, CSVLogger):
-                    discard_if_empty(Path(logger.log_dir))
+                    discard_failed_run(Path(logger.log_dir), subcommand, self.run_folder_created)
             raise
 
     def _parse_ckpt_path(self) -> None:

@@ -6,11 +6,13 @@ import hashlib
 import logging
 import os
 import re
+import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from datamodules.formats import DataError
 from utils.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -20,6 +22,21 @@ CACHE_ENV = "TOPICBERT_CACHE"
 def resolve_cache_dir(cache_dir: str | None) -> Path:
     """The cache root: the argument, else ``$TOPICBERT_CACHE``, else ``~/.cache/topicbert``."""
     return Path(cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "topicbert").expanduser()
+
+
+def writable_cache_dir(cache_dir: str | None) -> Path:
+    """The cache root, created and checked writable now rather than when the first view is saved."""
+    root = resolve_cache_dir(cache_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as err:
+        raise DataError(
+            f"Cannot write the cache folder {root} ({err.strerror}); pass --data.cache_dir (or set {CACHE_ENV} to) "
+            "a folder you can write to."
+        ) from None
+    return root
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:

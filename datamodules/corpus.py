@@ -174,7 +174,7 @@ def _read_jsonl(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, path:
         try:
             row = json.loads(_decode(line, stats))
         except json.JSONDecodeError as err:
-            raise DataError(f"{path}, line {n}: not valid JSON ({err.msg}).") from err
+            raise DataError(f"{path}, line {n}: not valid JSON ({err.msg}); fix or remove that line.") from err
         missing = [f for f in fmt.text_fields if f not in row]
         if missing:
             raise DataError(
@@ -219,7 +219,10 @@ def _read_delimited(raw: bytes, split: str, fmt: FileFormat, stats: ReadStats, p
     ids, texts, labels = [], [], []
     for n, row in enumerate(reader, start=1):
         if None in row or any(row.get(c) is None for c in needed):
-            raise DataError(f"{path}, row {n}: expected {len(columns)} columns ({columns}), found another count.")
+            raise DataError(
+                f"{path}, row {n}: expected {len(columns)} columns ({columns}), found another count; fix the row "
+                "(in CSV, quote a field that holds the delimiter)."
+            )
         parsed = _labels_of(row.get(fmt.label_field), fmt, stats)
         fix = f"Fill in its {fmt.label_field!r} cell"
         if parsed is None and unlabelled(stats, split, f"{path}, row {n}", fix):
@@ -245,7 +248,9 @@ def read_split_file(path: Path, split: str, fmt: FileFormat, stats: ReadStats, d
     if suffix is None:
         raise DataError(f"{path}: unknown file type; use one of {', '.join(SUFFIXES)}.")
     if not path.is_file():
-        raise DataError(f"{path} does not exist.")
+        raise DataError(
+            f"{path} does not exist; check the path" + (" given to --data.predict_file." if split == "predict" else ".")
+        )
     raw = _read_bytes(path, digest)
     data = READERS[suffix](raw, split, fmt, stats, path)
     keep = [i for i, t in enumerate(data.texts) if t.strip()]
@@ -363,7 +368,10 @@ def load_corpus(
     for split_name, split in splits.items():
         if len(set(split.ids)) != len(split.ids):
             dup = next(i for i, c in Counter(split.ids).items() if c > 1)
-            raise DataError(f"The {split_name} split of {name!r} repeats document id {dup!r}; ids must be unique.")
+            raise DataError(
+                f"The {split_name} split of {name!r} repeats document id {dup!r}; make the ids unique, or set "
+                "data.file_format.id_field to a field that no row has, so that rows are numbered."
+            )
     read_counts = {split_name: stats[split_name].counts() for split_name in files}
     for split_name, path in files.items():
         log_read_counts(f"{name} {split_name} ({path.name})", read_counts[split_name])

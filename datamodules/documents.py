@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import lightning.pytorch as pl
@@ -21,13 +22,13 @@ from datamodules.batching import (
     ResumableLoader,
 )
 from datamodules.bow import Vocabulary
-from datamodules.cache import resolve_cache_dir
+from datamodules.cache import writable_cache_dir
 from datamodules.corpus import SPLIT_NAMES, Corpus, Split
 from datamodules.formats import DataError, FileFormat
 from datamodules.tokens import cut_documents
 from datamodules.views import CorpusViews, SplitView
 from utils.options import check_ranges
-from utils.pretrained import resolve_pretrained
+from utils.pretrained import EncoderNotFoundError, load_pretrained, resolve_pretrained
 
 if TYPE_CHECKING:
     from lightning.fabric.utilities.data import AttributeDict
@@ -166,7 +167,7 @@ class DocumentDataModule(pl.LightningDataModule):
             teacher_logits=teacher_logits,
             predict_split=predict_split,
             predict_file=predict_file,
-            cache_dir=resolve_cache_dir(cache_dir),
+            cache_dir=writable_cache_dir(cache_dir),
         )
         self.datasets: dict[str, PartitionDataset | DocumentDataset] = {}
 
@@ -339,9 +340,11 @@ def check_partition_fits(tokenizer: str, partition_length: int) -> None:
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(resolve_pretrained(tokenizer))
-    except (OSError, ValueError):
-        return  # a tokenizer without an encoder config: the encoder's own loading will say so
+        config = load_pretrained(AutoConfig, tokenizer)
+    except EncoderNotFoundError:
+        if Path(resolve_pretrained(tokenizer)).exists():
+            return  # a tokenizer without an encoder config (the students read only its tokens)
+        raise  # nothing to load by that name: say so now, before any data is read
     positions = getattr(config, "max_position_embeddings", None)
     if positions is not None and partition_length > positions:
         raise DataError(

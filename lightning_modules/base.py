@@ -98,6 +98,10 @@ class BaseTask(pl.LightningModule, ABC):
         checkpoint["task"] = type(self).__name__
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.check_checkpoint(checkpoint)
+
+    def check_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse a checkpoint of another task, or of other shapes or meaning (``identity``)."""
         task = checkpoint.get("task")
         if task is not None and task != type(self).__name__:
             raise CheckpointMismatchError(

@@ -17,6 +17,7 @@ from typing import Any
 
 from datamodules.formats import DataError
 from lightning_modules.base import read_checkpoint
+from scaffold.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,20 @@ def config_fingerprint(config: dict[str, Any], corpus_fingerprint: str) -> str:
 def allocate_version(job_folder: Path) -> str:
     """The next free ``version_<n>``, created here: ``mkdir`` is atomic, so concurrent runs of one
     job never share a folder."""
-    job_folder.mkdir(parents=True, exist_ok=True)
-    taken = [int(p.name.removeprefix("version_")) for p in job_folder.glob("version_*") if p.name[8:].isdigit()]
-    n = max(taken, default=-1) + 1
-    while True:
-        try:
-            (job_folder / f"version_{n}").mkdir()
-            return f"version_{n}"
-        except FileExistsError:
-            n += 1
+    try:
+        job_folder.mkdir(parents=True, exist_ok=True)
+        taken = [int(p.name.removeprefix("version_")) for p in job_folder.glob("version_*") if p.name[8:].isdigit()]
+        n = max(taken, default=-1) + 1
+        while True:
+            try:
+                (job_folder / f"version_{n}").mkdir()
+                return f"version_{n}"
+            except FileExistsError:
+                n += 1
+    except OSError as err:
+        raise UsageError(
+            f"Cannot create a run folder in {job_folder} ({err.strerror}); pass --run.root a folder you can write to."
+        ) from None
 
 
 def _results(version_folder: Path) -> dict:
