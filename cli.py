@@ -48,6 +48,8 @@ from lightning.pytorch.plugins import CheckpointIO
 
 from callbacks.summary import RunSummary
 from datamodules import DocumentDataModule
+from datamodules.assets import InferenceAssets, materialise
+from datamodules.cache import writable_cache_dir
 from lightning_modules.base import BaseTask, check_checkpoint_class, read_checkpoint
 from scaffold.checkpoint_io import AtomicCheckpointIO
 from scaffold.console import calm_console
@@ -109,6 +111,33 @@ def discard_failed_run(folder: Path, subcommand: str, created: bool) -> None:
     for empty in (folder, folder.parent, folder.parent.parent):
         with contextlib.suppress(OSError):  # not empty, or not there
             empty.rmdir()
+
+
+def restore_inputs(config, ckpt_path: str) -> None:
+    """Feed an evaluated model from its own checkpoint: the data settings that decide its inputs,
+    its labels, vocabulary and tf-idf vectorizer (``--data.restore_from``), and its tokenizer and
+    encoder configuration, written to a cache folder, so nothing is downloaded or rebuilt from the
+    training data. A checkpoint from before it carried them is read the old way, with a warning."""
+    checkpoint = read_checkpoint(ckpt_path)
+    assets = InferenceAssets.from_checkpoint(checkpoint)
+    if assets is None:
+        log.warning(
+            "%s predates self-contained checkpoints: its labels, vocabulary and tokenizer are rebuilt from the "
+            "training data and the encoder is loaded by name.",
+            ckpt_path,
+        )
+        return
+    config.data.restore_from = ckpt_path
+    for key, value in assets.settings.items():
+        config.data[key] = value
+    tokenizer = None
+    if assets.encoder_files is not None:
+        trained_with = checkpoint.get("hyper_parameters", {}).get("encoder") or "encoder"
+        tokenizer = str(materialise(assets.encoder_files, writable_cache_dir(config.data.cache_dir), trained_with))
+    config.data.tokenizer = tokenizer
+    init_args = config.model.get("init_args")
+    if init_args is not None and "encoder" in init_args:
+        init_args.encoder = tokenizer
 
 
 def check_fits(checkpoint: dict, model, datamodule) -> None:
@@ -208,10 +237,12 @@ class TopicBertCLI(LightningCLI):
         if not any(isinstance(cb, ModelCheckpoint) for cb in user + callbacks):
             trainer_config["enable_checkpointing"] = False  # else Lightning adds a checkpoint of its own
         trainer_config["plugins"] = with_atomic_checkpoints(trainer_config.get("plugins"))
-        self.fingerprint = config_fingerprint(
-            self.config[self.subcommand].as_dict() if self.subcommand else self.config.as_dict(),
-            self.datamodule.corpus.fingerprint,
-        )
+        self.fingerprint = None  # what makes a fit this job (a restored evaluation reads no training data)
+        if self.subcommand not in EVALUATING:
+            self.fingerprint = config_fingerprint(
+                self.config[self.subcommand].as_dict() if self.subcommand else self.config.as_dict(),
+                self.datamodule.corpus.fingerprint,
+            )
         for callback in user + callbacks:
             if isinstance(callback, RunSummary):
                 callback.config_fingerprint = self.fingerprint
@@ -236,6 +267,8 @@ class TopicBertCLI(LightningCLI):
         if ckpt_path and Path(ckpt_path).is_file():
             check_checkpoint_class(ckpt_path, self.config[subcommand].model.get("class_path"))
         super()._parse_ckpt_path()
+        if subcommand in EVALUATING and ckpt_path:
+            restore_inputs(self.config[subcommand], ckpt_path)
 
     def before_fit(self) -> None:
         """``--ckpt_path last`` resumes the newest ``last.ckpt`` of an unfinished run of this job
@@ -272,8 +305,15 @@ def main(args: list[str] | None = None) -> TopicBertCLI:
     """Run the CLI. User errors print one line and exit with status 2; from Python they are raised."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     calm_console()
+    from_python = args is not None
     try:
-        check_config_files(sys.argv[1:] if args is None else [str(a) for a in args])
+        given = [str(a) for a in args] if args is not None else sys.argv[1:]
+        check_config_files(given)
+        completed = with_checkpoint_model(given)
+        if from_python:
+            args = completed
+        else:
+            sys.argv[1:] = completed  # (LightningCLI warns when given args while the command line has some)
         return TopicBertCLI(
             LightningModule,
             DocumentDataModule,
@@ -289,10 +329,23 @@ def main(args: list[str] | None = None) -> TopicBertCLI:
         user_error = find_user_error(err)
         if user_error is None:
             raise
-        if args is not None:  # called from Python (tests, notebooks): raise the error itself
+        if from_python:  # called from Python (tests, notebooks): raise the error itself
             raise user_error from None
         print(f"error: {one_line(user_error, subcommand_of(sys.argv[1:]))}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def with_checkpoint_model(args: list[str]) -> list[str]:
+    """``validate``/``test``/``predict --ckpt_path X`` without a config or ``--model``: the model is
+    the checkpoint's own task (its settings then come from the checkpoint, as always)."""
+    if subcommand_of(args) not in EVALUATING or any(a.split("=")[0] in ("--config", "-c", "--model") for a in args):
+        return args
+    path = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
+    path = path or next((a.split("=", 1)[1] for a in args if a.startswith("--ckpt_path=")), None)
+    if not path or not Path(path).is_file():
+        return args  # refused with its own message by the parser or check_evaluated_checkpoint
+    class_path = read_checkpoint(path).get("hyper_parameters", {}).get("_class_path")
+    return [*args, "--model", class_path] if class_path else args
 
 
 def subcommand_of(args: list[str]) -> str | None:

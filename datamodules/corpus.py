@@ -410,3 +410,40 @@ def read_documents(path: str, file_format: FileFormat) -> Split:
     documents = read_split_file(Path(path).expanduser(), "predict", file_format, ReadStats(), hashlib.sha256())
     log_read_counts(f"{path}", documents.read_counts)
     return documents
+
+
+def load_split(
+    dataset: str,
+    split: str,
+    label_names: list[str],
+    multi_label: bool,
+    data_dir: str | None = None,
+    file_format: FileFormat | None = None,
+    download: bool = True,
+    drop_unlabelled: bool = False,
+) -> Split:
+    """One split's file alone, read against a trained model's labels: a model restored from its
+    checkpoint is tested without its training data."""
+    spec = DATASETS.get(dataset)
+    if spec is not None:
+        path: Path | None = resolve_data_dir(data_dir) / spec.folder / spec.files.get(split, "")
+    else:
+        path = find_split_files(Path(dataset).expanduser()).get(split) if Path(dataset).expanduser().is_dir() else None
+    fmt = file_format or (spec.file_format if spec else FileFormat())
+    if path is None or not path.is_file():  # not there yet: located (and fetched) with the whole dataset
+        name, files, spec_format, _ = _locate(dataset, data_dir, download)
+        if split not in files:
+            raise DataError(f"{name!r} has no {split} file; {split} needs one.")
+        path, fmt = files[split], file_format or spec_format or FileFormat()
+    stats = ReadStats(drop_unlabelled=drop_unlabelled)
+    documents = read_split_file(path, split, fmt, stats, hashlib.sha256())
+    log_read_counts(f"{dataset} {split} ({path.name})", documents.read_counts)
+    unseen = sorted({label for labels in documents.labels for label in labels} - set(label_names))
+    if unseen:
+        raise DataError(
+            f"{path} has labels the model was not trained on: {', '.join(unseen[:5])}. Remove those documents, "
+            "or fit a model on data that has them."
+        )
+    if not multi_label:
+        check_one_label_each({split: documents}, dataset)
+    return documents

