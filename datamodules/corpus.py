@@ -155,7 +155,12 @@ def _read_label_text_lines(raw: bytes, split: str, fmt: FileFormat, stats: ReadS
             continue
         text_line = _decode(line, stats)
         if "\t" not in text_line:
-            raise DataError(f"{path}, line {n}: expected 'label<TAB>text' but found no tab.")
+            fix = (
+                "for plain documents, one per line, pass --data.predict_format lines"
+                if split == "predict"
+                else "write the label, a tab, then the text"
+            )
+            raise DataError(f"{path}, line {n}: expected 'label<TAB>text' but found no tab; {fix}.")
         label, text = text_line.split("\t", 1)
         parsed = _labels_of(label, fmt, stats)
         if parsed is None and unlabelled(stats, split, f"{path}, line {n}", "Write its label before the tab"):
@@ -405,10 +410,36 @@ def check_one_label_each(splits: dict[str, Split], name: str) -> None:
                 )
 
 
-def read_documents(path: str, file_format: FileFormat) -> Split:
-    """Read unlabelled (or labelled) documents to predict on; labels are kept when present."""
-    documents = read_split_file(Path(path).expanduser(), "predict", file_format, ReadStats(), hashlib.sha256())
+STDIN = "-"
+
+
+def read_documents(path: str, file_format: FileFormat, lines: bool = False) -> Split:
+    """Read unlabelled (or labelled) documents to predict on; labels are kept when present.
+
+    ``lines`` (and ``path`` ``-``, standard input): plain text, one document per line, ids
+    ``line-<n>``; a blank line is an empty document, skipped and reported in its place."""
+    if lines or path == STDIN:
+        raw = sys.stdin.buffer.read() if path == STDIN else _read_bytes(Path(path).expanduser(), hashlib.sha256())
+        documents = plain_lines(raw, ReadStats())
+    else:
+        documents = read_split_file(Path(path).expanduser(), "predict", file_format, ReadStats(), hashlib.sha256())
     log_read_counts(f"{path}", documents.read_counts)
+    return documents
+
+
+def plain_lines(raw: bytes, stats: ReadStats) -> Split:
+    rows = raw.split(b"\n")
+    if rows and not rows[-1].strip():
+        rows.pop()  # the newline that ends the last line starts no document
+    texts = [_decode(row.rstrip(b"\r"), stats) for row in rows]
+    ids = [f"line-{n}" for n in range(1, len(texts) + 1)]
+    skipped = [(i, ids[i], "empty document") for i, text in enumerate(texts) if not text.strip()]
+    stats.empty_docs = len(skipped)
+    keep = [i for i, text in enumerate(texts) if text.strip()]
+    documents = Split(ids, texts, [[] for _ in texts]).subset(keep)
+    if not keep:
+        raise DataError("The documents to predict are all empty; give one document per line.")
+    documents.read_counts, documents.skipped = stats.counts(), skipped
     return documents
 
 

@@ -82,7 +82,10 @@ class DocumentDataModule(pl.LightningDataModule):
         num_workers: DataLoader worker processes.
         predict_split: the split ``predict`` runs on, unless ``predict_file`` is given; ``transfer`` is
             the training split plus its augmented copies (the distillation transfer set).
-        predict_file: a file of new documents (same formats; labels optional) to predict.
+        predict_file: a file of new documents (same formats; labels optional) to predict; ``-``
+            reads plain text, one document per line, from standard input.
+        predict_format: ``auto`` reads ``predict_file`` by its name like the training files;
+            ``lines`` as plain text, one document per line (ids ``line-<n>``).
         augmentation: how the transfer set is augmented; ``null`` means the training split alone.
         teacher_logits: a teacher-logits file for the transfer set; training then runs on the transfer
             set with the teacher's soft targets in every batch (``teacher_logits``).
@@ -126,6 +129,7 @@ class DocumentDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         predict_split: SplitName = "test",
         predict_file: str | None = None,
+        predict_format: Literal["auto", "lines"] = "auto",
         augmentation: Augmentation | None = None,
         teacher_logits: str | None = None,
         tfidf: bool = False,
@@ -175,6 +179,7 @@ class DocumentDataModule(pl.LightningDataModule):
             teacher_logits=teacher_logits,
             predict_split=predict_split,
             predict_file=predict_file,
+            predict_lines=predict_format == "lines",
             cache_dir=writable_cache_dir(cache_dir),
             restored=InferenceAssets.load(restore_from) if restore_from else None,
         )

@@ -23,7 +23,7 @@ from datamodules.assets import InferenceAssets, encoder_files, tfidf_from_state
 from datamodules.augment import Augmentation, build_transfer_set
 from datamodules.bow import Vocabulary, english_stopwords, words_of
 from datamodules.cache import arrays_to_texts, cache_path, load_arrays, save_arrays, texts_to_arrays
-from datamodules.corpus import SPLIT_NAMES, Corpus, Split, load_corpus, load_split, read_documents
+from datamodules.corpus import SPLIT_NAMES, STDIN, Corpus, Split, load_corpus, load_split, read_documents
 from datamodules.formats import DataError, FileFormat
 from datamodules.registry import DATASETS
 from datamodules.teacher import TeacherLogits
@@ -93,6 +93,7 @@ class CorpusViews:
         augmentation: how the transfer set's copies are made.
         teacher_logits: a teacher-logits file; the transfer split then carries its soft targets.
         predict_split, predict_file: the documents behind ``predict``.
+        predict_lines: read ``predict_file`` as plain text, one document per line.
         cache_dir: the disk cache root.
         restored: a trained model's assets (``datamodules.assets``): its labels, vocabulary and
             tf-idf vectorizer are used instead of being rebuilt from train, and ``test`` reads only
@@ -120,6 +121,7 @@ class CorpusViews:
         teacher_logits: str | None,
         predict_split: str,
         predict_file: str | None,
+        predict_lines: bool,
         cache_dir: Path,
         restored: InferenceAssets | None = None,
     ):
@@ -141,6 +143,7 @@ class CorpusViews:
         self.teacher_logits = teacher_logits
         self.predict_split = predict_split
         self.predict_file = predict_file
+        self.predict_lines = predict_lines
         self.cache_dir = cache_dir
         self.restored = restored
         self._splits: dict[str, SplitView] = {}
@@ -222,8 +225,11 @@ class CorpusViews:
     def fingerprint(self, name: str) -> str:
         """Identifies the documents of a split (recorded in, and checked against, teacher-logits files):
         the corpus, the split and, for the transfer set, the augmentation; a predict file's content."""
-        if name == "predict" and self.predict_file:
+        if name == "predict" and self.predict_file and self.predict_file != STDIN:
             return file_sha256(self.predict_file)
+        if name == "predict" and self.predict_file:
+            documents = self.split("predict").documents
+            return hashlib.sha256(repr((documents.ids, documents.texts)).encode()).hexdigest()[:16]
         if name == "predict":
             name = self.predict_split
         if self.restored and name == "test":  # read without the corpus: its documents identify it
@@ -273,7 +279,8 @@ class CorpusViews:
             return self._transfer
         spec = DATASETS.get(self.dataset)  # predict: the file, read like the training files
         assert self.predict_file is not None  # without a file, split() gives the predict split's own view
-        return read_documents(self.predict_file, self.file_format or (spec.file_format if spec else FileFormat()))
+        fmt = self.file_format or (spec.file_format if spec else FileFormat())
+        return read_documents(self.predict_file, fmt, lines=self.predict_lines)
 
     @functools.cached_property
     def _transfer(self) -> Split:

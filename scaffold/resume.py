@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 IGNORED = {
     "": {"ckpt_path", "run", "csv", "wandb", "config", "test_after_fit", "timing", "memory", "energy", "throughput"},
     "trainer": {"callbacks", "logger", "enable_progress_bar", "default_root_dir", "enable_model_summary"},
-    "data": {"data_dir", "cache_dir", "num_workers", "download", "predict_split", "predict_file"},
+    "data": {"data_dir", "cache_dir", "num_workers", "download", "predict_split", "predict_file", "predict_format"},
 }
 SCAFFOLD_WRITERS = {"summary", "checkpoint", "resume", "nonfinite", "lr_monitor", "predictions", "topics"}
 

@@ -3,9 +3,11 @@ results.json or the predictions summary, and a predictions file has one line per
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
+import sys
 
 import pytest
 
@@ -73,6 +75,29 @@ def test_predictions_have_one_line_per_input_row_in_input_order(flawed, tiny_enc
     assert summary | {"input_documents": 6, "predicted": 5, "skipped": {"empty document": 1}} == summary
     assert summary["dropped_empty"] == 1 and summary["cut_to_max_length"] == cut
     assert "Predictions for 5 of 6 documents" in capsys.readouterr().out
+
+    lines = "".join(f"{d['text']}\n" for d in new)  # plain text, one document per line (the third blank)
+    (root / "new.txt").write_text(lines)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines.encode())))
+    for source in (["-"], [str(root / "new.txt"), "--data.predict_format", "lines"]):
+        out = root / "lines.jsonl"
+        main(
+            [
+                "predict",
+                *args,
+                "--ckpt_path",
+                best,
+                "--data.predict_file",
+                *source,
+                "--predictions.output_path",
+                str(out),
+            ]
+        )
+        plain = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [r["id"] for r in plain] == [f"line-{n}" for n in range(1, 7)] and plain[2][
+            "skipped"
+        ] == "empty document"
+        assert [r["probabilities"] for r in plain if "label" in r] == [r["probabilities"] for r in rows if "label" in r]
 
 
 @pytest.mark.parametrize("subcommand", ["test", "predict", "validate"])
