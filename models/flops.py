@@ -55,6 +55,13 @@ def dense_flops(module: nn.Module) -> float:
     return float(sum(2 * p.numel() for p in module.parameters() if p.dim() == 2))
 
 
+def probe_lengths(positions: int | None) -> tuple[tuple[int, int, int], int]:
+    """Three lengths to fit and one to check, all within the encoder's positions."""
+    if positions is None or positions >= CHECK_LENGTH:
+        return PROBE_LENGTHS, CHECK_LENGTH
+    return (positions // 6, positions // 3, 2 * positions // 3), positions
+
+
 def _count(encoder: nn.Module, length: int) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -81,20 +88,21 @@ def count_encoder_flops(encoder: nn.Module) -> SequenceFlops:
     encoder.eval()
     if attention not in (None, "eager"):
         hf_encoder.set_attn_implementation("eager")  # fused kernels are not all known to the counter
+    probes, check = probe_lengths(getattr(encoder.config, "max_position_embeddings", None))
     try:
-        counts = [_count(encoder, t) for t in (*PROBE_LENGTHS, CHECK_LENGTH)]
+        counts = [_count(encoder, t) for t in (*probes, check)]
     finally:
         if attention not in (None, "eager"):
             hf_encoder.set_attn_implementation(attention)
         encoder.train(previous_mode)
-    powers = torch.tensor([[t, t * t, 1.0] for t in PROBE_LENGTHS], dtype=torch.float64)
+    powers = torch.tensor([[t, t * t, 1.0] for t in probes], dtype=torch.float64)
     per_token, per_pair, per_sequence = torch.linalg.solve(powers, torch.tensor(counts[:3], dtype=torch.float64))
     model = SequenceFlops(per_token.item(), per_pair.item(), per_sequence.item())
-    if abs(model.of(CHECK_LENGTH) - counts[3]) > 1e-6 * counts[3]:
+    if abs(model.of(check) - counts[3]) > 1e-6 * counts[3]:
         name = type(encoder).__name__
         raise FlopsNotModelledError(
             f"{name}'s FLOPs are not a quadratic function of the sequence length (counted {counts[3]:.4g} at "
-            f"{CHECK_LENGTH} tokens, fitted {model.of(CHECK_LENGTH):.4g}); model TFLOP/s and MFU are not reported "
+            f"{check} tokens, fitted {model.of(check):.4g}); model TFLOP/s and MFU are not reported "
             "for it."
         )
     return model

@@ -57,6 +57,14 @@ def test_bert_count_is_the_analytic_formula():
     assert flops.per_sequence == 2 * pooler
 
 
+def test_an_encoder_with_few_positions_is_probed_within_them_to_the_same_count():
+    short = BertConfig(**{**CONFIGS["bert"].to_dict(), "max_position_embeddings": 32})
+    full, within = (count_encoder_flops(AutoModel.from_config(c)) for c in (CONFIGS["bert"], short))
+    assert (within.per_token, within.per_token_pair, within.per_sequence) == pytest.approx(
+        (full.per_token, full.per_token_pair, full.per_sequence), rel=1e-9
+    )
+
+
 def test_albert_costs_every_layer_although_it_stores_one():
     config = CONFIGS["albert"]
     albert = count_encoder_flops(AutoModel.from_config(config))
