@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import shutil
 import sys
@@ -13,7 +12,7 @@ from utils.process import restart_with_tuned_malloc
 
 # answered before torch and Lightning are imported (seconds on 2 cores); each subcommand's --help
 # comes from the full parser
-TOP_LEVEL_HELP = """usage: cli.py [-c CONFIG] {fit,validate,test,predict} ...
+TOP_LEVEL_HELP = """usage: cli.py [-c CONFIG] {fit,validate,test,predict,export} ...
 
 Energy-efficient document classification: TopicBERT, fine-tuned BERT, the NVDM topic model and
 students distilled from a teacher, with time, memory, energy and CO2 measured next to macro-F1.
@@ -23,6 +22,8 @@ subcommands (python cli.py <subcommand> --help lists every option):
   validate    score a checkpoint (--ckpt_path) on the dev split
   test        score a checkpoint (--ckpt_path) on the test split
   predict     write one JSON line per document: labels, probabilities, topics (--ckpt_path)
+  export      write a checkpoint as a Hugging Face-style folder with a model card
+              (--ckpt_path CKPT --out DIR), loaded by serving.DocumentClassifier
 
 options:
   -h, --help            show this help and exit
@@ -50,7 +51,7 @@ from callbacks.summary import RunSummary
 from datamodules import DocumentDataModule
 from datamodules.assets import InferenceAssets, materialise
 from datamodules.cache import writable_cache_dir
-from lightning_modules.base import BaseTask, check_checkpoint_class, read_checkpoint
+from lightning_modules.base import BaseTask, check_checkpoint_class, read_checkpoint, task_class
 from scaffold.checkpoint_io import AtomicCheckpointIO
 from scaffold.console import calm_console
 from scaffold.errors import (
@@ -83,11 +84,6 @@ class SaveAndLogConfig(SaveConfigCallback):
         for logger in trainer.loggers:
             if isinstance(logger, AutoWandbLogger):
                 logger.log_hyperparams({"config": self.config.as_dict()})
-
-
-def task_class(class_path: str) -> type:
-    module, _, name = class_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
 
 
 def drop_unaccepted_hparams(model: LightningModule) -> None:
@@ -301,13 +297,17 @@ class TopicBertCLI(LightningCLI):
     after_validate = after_test = after_predict = _finish
 
 
-def main(args: list[str] | None = None) -> TopicBertCLI:
+def main(args: list[str] | None = None) -> TopicBertCLI | Path:
     """Run the CLI. User errors print one line and exit with status 2; from Python they are raised."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     calm_console()
     from_python = args is not None
     try:
         given = [str(a) for a in args] if args is not None else sys.argv[1:]
+        if given[:1] == ["export"]:
+            from serving.export import main as export
+
+            return export(given[1:])
         check_config_files(given)
         completed = with_checkpoint_model(given)
         if from_python:

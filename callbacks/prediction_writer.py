@@ -32,6 +32,12 @@ def gather_document_outputs(trainer: pl.Trainer, predictions) -> tuple[Tensor, T
         outputs = [o for share in shares for o in share]
     if not trainer.is_global_zero:
         return None
+    return document_outputs(outputs)
+
+
+def document_outputs(outputs: list[dict[str, Tensor]]) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``predict_step`` outputs (on the CPU) per document: (doc indices, mean probabilities over
+    the document's partitions, dominant topic or None)."""
     keep = drop_repeats(torch.cat([o["example_index"] for o in outputs]))
     doc_index = torch.cat([o["doc_index"] for o in outputs])[keep]
     docs, probs = aggregate_by_document(doc_index, torch.cat([o["probs"] for o in outputs]).float()[keep])
@@ -111,15 +117,8 @@ class PredictionWriter(DocumentOutputWriter):
     def write(self, trainer, pl_module, path, docs, probs, topic) -> None:
         datamodule = trainer.datamodule
         documents = datamodule.documents("predict")
-        cut = datamodule.tokens_cut("predict")
-        positions = input_positions(len(documents), documents.skipped)
-        records = [
-            (positions[p], r)
-            for p, r in zip(docs.tolist(), self.records(datamodule, pl_module, docs, probs, topic, cut), strict=True)
-        ]
-        records += [(position, {"id": doc_id, "skipped": reason}) for position, doc_id, reason in documents.skipped]
         with atomic_write(path) as f:
-            for _, record in sorted(records, key=lambda item: item[0]):
+            for record in self.in_input_order(datamodule, pl_module, docs, probs, topic):
                 f.write(json.dumps(record) + "\n")
         summary = {
             "predictions": path.name,
@@ -138,6 +137,16 @@ class PredictionWriter(DocumentOutputWriter):
             notes.append(f"{summary['cut_to_max_length']} cut to N={datamodule.max_length} tokens")
         said = f" ({'; '.join(notes)}; see {summary_path(path).name})" if notes else ""
         print(f"Predictions for {len(docs)} of {summary['input_documents']} documents written to {path}{said}")
+
+    def in_input_order(self, datamodule, pl_module, docs: Tensor, probs: Tensor, topic: Tensor | None) -> list[dict]:
+        """Every input row's record in input order: the predicted documents' and the skipped rows'."""
+        documents = datamodule.documents("predict")
+        positions = input_positions(len(documents), documents.skipped)
+        cut = datamodule.tokens_cut("predict")
+        records = self.records(datamodule, pl_module, docs, probs, topic, cut)
+        placed = [(positions[d], r) for d, r in zip(docs.tolist(), records, strict=True)]
+        placed += [(position, {"id": doc_id, "skipped": reason}) for position, doc_id, reason in documents.skipped]
+        return [record for _, record in sorted(placed, key=lambda item: item[0])]
 
     def records(self, datamodule, pl_module, docs: Tensor, probs: Tensor, topic: Tensor | None, cut) -> Iterator[dict]:
         """One record per predicted document, in the order of ``docs``."""

@@ -97,9 +97,7 @@ def materialise(files: dict[str, str], cache_root: Path, trained_with: str) -> P
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging."))
-    for name, content in files.items():
-        raw = base64.b64decode(content[7:]) if content.startswith("base64:") else content.encode("utf-8")
-        (staging / name).write_bytes(raw)
+    write_files(staging, files)
     (staging / WEIGHTS_IN_CHECKPOINT).write_text("The encoder's weights are in the checkpoint these files came from.\n")
     try:
         os.rename(staging, folder)
@@ -108,6 +106,14 @@ def materialise(files: dict[str, str], cache_root: Path, trained_with: str) -> P
             path.unlink()
         staging.rmdir()
     return folder
+
+
+def write_files(folder: Path, files: dict[str, str]) -> None:
+    """``encoder_files`` back as files (binary ones from their base64 text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        raw = base64.b64decode(content[7:]) if content.startswith("base64:") else content.encode("utf-8")
+        (folder / name).write_bytes(raw)
 
 
 def tfidf_state(vectorizer) -> dict[str, Any]:

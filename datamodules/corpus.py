@@ -432,13 +432,18 @@ def plain_lines(raw: bytes, stats: ReadStats) -> Split:
     if rows and not rows[-1].strip():
         rows.pop()  # the newline that ends the last line starts no document
     texts = [_decode(row.rstrip(b"\r"), stats) for row in rows]
-    ids = [f"line-{n}" for n in range(1, len(texts) + 1)]
+    return documents_to_predict(texts, [f"line-{n}" for n in range(1, len(texts) + 1)], stats)
+
+
+def documents_to_predict(texts: list[str], ids: list[str], stats: ReadStats | None = None) -> Split:
+    """Unlabelled documents; empty ones are skipped and remembered in their place (``Split.skipped``)."""
+    stats = stats or ReadStats()
     skipped = [(i, ids[i], "empty document") for i, text in enumerate(texts) if not text.strip()]
     stats.empty_docs = len(skipped)
     keep = [i for i, text in enumerate(texts) if text.strip()]
-    documents = Split(ids, texts, [[] for _ in texts]).subset(keep)
     if not keep:
-        raise DataError("The documents to predict are all empty; give one document per line.")
+        raise DataError("The documents to predict are all empty; give at least one with some text.")
+    documents = Split(ids, texts, [[] for _ in texts]).subset(keep)
     documents.read_counts, documents.skipped = stats.counts(), skipped
     return documents
 

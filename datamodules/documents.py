@@ -252,6 +252,12 @@ class DocumentDataModule(pl.LightningDataModule):
             report |= {"cut_to_max_length": int((cut > 0).sum()), "tokens_cut": int(cut.sum())}
         return report
 
+    def use_for_inference(self, assets: InferenceAssets, documents: Split) -> None:
+        """Predict ``documents`` with a trained model's ``assets`` and nothing of its training data
+        (the Python API, ``serving``); call it before any batch is built."""
+        self.views.restored = assets
+        self.views.predict_documents = documents
+
     # ----- Lightning hooks -----
 
     def prepare_data(self) -> None:

@@ -146,19 +146,25 @@ class CorpusViews:
         self.predict_lines = predict_lines
         self.cache_dir = cache_dir
         self.restored = restored
+        self.predict_documents: Split | None = None  # documents handed over in memory (the Python API)
         self._splits: dict[str, SplitView] = {}
 
     # ----- the one accessor -----
 
     def split(self, name: str) -> SplitView:
         """Everything about one split (``predict`` without a file is the split it names)."""
-        if name == "predict" and not self.predict_file:
+        if name == "predict" and not self.predicts_given_documents:
             name = self.predict_split
         if name not in self._splits:
             if name not in (*SPLIT_NAMES, "transfer", "predict"):
                 raise ValueError(f"Unknown split {name!r}: use train, dev, test, transfer or predict.")
             self._splits[name] = SplitView(self, name)
         return self._splits[name]
+
+    @property
+    def predicts_given_documents(self) -> bool:
+        """``predict`` runs on a file or on documents handed over, not on a split of the corpus."""
+        return bool(self.predict_file) or self.predict_documents is not None
 
     # ----- what the model is sized by (read by LightningCLI links before setup) -----
 
@@ -227,7 +233,7 @@ class CorpusViews:
         the corpus, the split and, for the transfer set, the augmentation; a predict file's content."""
         if name == "predict" and self.predict_file and self.predict_file != STDIN:
             return file_sha256(self.predict_file)
-        if name == "predict" and self.predict_file:
+        if name == "predict" and self.predicts_given_documents:
             documents = self.split("predict").documents
             return hashlib.sha256(repr((documents.ids, documents.texts)).encode()).hexdigest()[:16]
         if name == "predict":
@@ -241,7 +247,7 @@ class CorpusViews:
     def read_counts(self, name: str) -> dict[str, int]:
         """What reading the split's file dropped or repaired (``ReadStats.counts``); a dev split carved
         from train has none of its own (the train file's counts cover it), the transfer set has train's."""
-        if name == "predict" and self.predict_file:
+        if name == "predict" and self.predicts_given_documents:
             return self.split("predict").documents.read_counts
         if name == "predict":
             name = self.predict_split
@@ -277,6 +283,8 @@ class CorpusViews:
             return self.corpus[name]
         if name == "transfer":
             return self._transfer
+        if self.predict_documents is not None:
+            return self.predict_documents
         spec = DATASETS.get(self.dataset)  # predict: the file, read like the training files
         assert self.predict_file is not None  # without a file, split() gives the predict split's own view
         fmt = self.file_format or (spec.file_format if spec else FileFormat())

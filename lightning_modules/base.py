@@ -3,6 +3,7 @@ identity checked in one place, and the label a run is filed and reported under."
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 from abc import ABC, abstractmethod
@@ -166,6 +167,12 @@ def check_checkpoint_class(path: str, configured: str | None) -> None:
             f"The checkpoint {path} holds a {found}, but the config builds a {configured}. Use the config the "
             "checkpoint was trained with (its run folder holds config.yaml)."
         )
+
+
+def task_class(class_path: str) -> type:
+    """The class a config's ``class_path`` names (a task, or any LightningModule)."""
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def task_classes() -> list[type[BaseTask]]:

@@ -15,6 +15,7 @@ LAYERS = {
     "lightning_modules": 2,
     "callbacks": 3,
     "scaffold": 4,
+    "serving": 4,
     "cli": 5,
     "reports": 6,
 }

@@ -1,0 +1,119 @@
+"""Export a checkpoint, reload it with ``DocumentClassifier`` in a fresh process with no hub, no
+data root and no encoder folder, and get what ``cli.py predict`` gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from cli import main
+from datamodules.formats import DataError
+from tests.conftest import ROOT, tiny_args
+
+TASKS = {
+    "topicbert": ["--config", str(ROOT / "configs/topicbert.yaml"), "--model.init_args.num_topics", "8"],
+    "logreg": ["--config", str(ROOT / "configs/students/logreg.yaml"), "--data.tokenizer", "null"],
+}
+LONG = " ".join(["goal match team season"] * 40)  # far beyond N = 32 tokens
+
+RELOAD = """
+import json, sys
+from serving import DocumentClassifier
+model = DocumentClassifier.from_pretrained(sys.argv[1])
+texts = json.load(open(sys.argv[2]))
+json.dump(model.predict(texts, batch_size=4), open(sys.argv[3], "w"))
+"""
+
+
+@pytest.fixture(scope="module", params=list(TASKS))
+def exported(request, tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
+    """A fitted tiny model (its corpus and encoder copies removed after export), its export folder,
+    and the CLI's predictions for some texts, made before the removal."""
+    home = tmp_path_factory.mktemp(f"export-{request.param}")
+    corpus, encoder = home / "corpus", home / "encoder"
+    shutil.copytree(tiny_corpus_dir, corpus)
+    shutil.copytree(tiny_encoder_dir, encoder)
+    previous = os.getcwd()
+    os.chdir(home)
+    try:
+        task = TASKS[request.param]
+        args = [*task[:2], *tiny_args(corpus, encoder)[2:], *task[2:], "--trainer.max_epochs", "1", "--wandb", "false"]
+        fitted = main(["fit", *args])
+        best = home / fitted.trainer.checkpoint_callback.best_model_path
+        texts = [json.loads(line)["text"] for line in (corpus / "test.jsonl").read_text().splitlines()[:7]]
+        texts += ["", LONG]
+        (home / "texts.txt").write_text("".join(t + "\n" for t in texts))
+        out = home / "cli.jsonl"
+        main(
+            [
+                *("predict", "--ckpt_path", str(best), "--data.predict_file", str(home / "texts.txt")),
+                *("--data.predict_format", "lines", "--predictions.output_path", str(out)),
+            ]
+        )
+        folder = main(["export", "--ckpt_path", str(best), "--out", str(home / "exported")])
+    finally:
+        os.chdir(previous)
+    shutil.rmtree(corpus)
+    shutil.rmtree(encoder)
+    cli_rows = [json.loads(line) for line in out.read_text().splitlines()]
+    return request.param, folder, texts, cli_rows, json.loads((best.parent.parent / "results.json").read_text())
+
+
+def test_the_folder_holds_weights_config_encoder_and_a_model_card(exported):
+    task, folder, _, _, results = exported
+    config = json.loads((folder / "config.json").read_text())
+    assert (folder / "model.safetensors").is_file() and config["label_names"] == ["finance", "science", "sport"]
+    assert config["data_settings"]["max_length"] == 32 and config["data_settings"]["num_partitions"] == 2
+    if task == "topicbert":
+        assert (folder / "encoder" / "config.json").is_file() and (folder / "encoder" / "tokenizer.json").is_file()
+        assert len(json.loads((folder / config["vocabulary"]).read_text())) == config["settings"]["vocab_size"]
+    else:
+        assert "encoder" not in config and len(json.loads((folder / "tfidf.json").read_text())["terms"]) > 0
+    card = (folder / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])
+    co2 = meta["co2_eq_emissions"]
+    assert co2["emissions"] == pytest.approx(results["co2_measured_g"], rel=1e-5)
+    assert co2["source"] == "codecarbon" and co2["training_type"] == "fine-tuning"
+    assert co2["hardware_used"] == results["hardware"] and co2["geographical_location"]
+    assert f"| test macro-F1 | {results['test_macro_f1']:.6g} |" in card
+    assert f"| dev macro-F1 (best) | {results['best_val_macro_f1']:.6g} |" in card
+    assert f"| budget | {results['budget']} |" in card
+
+
+def test_the_python_api_predicts_what_the_cli_predicts_from_the_folder_alone(exported, tmp_path):
+    _, folder, texts, cli_rows, _ = exported
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    env = {k: v for k, v in os.environ.items() if k != "TOPICBERT_DATA"} | {"HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(folder), str(tmp_path / "texts.json"), str(tmp_path / "api.json")],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    api = json.loads((tmp_path / "api.json").read_text())
+    assert len(api) == len(texts) == len(cli_rows)
+    assert api[7] == {"id": "7", "skipped": "empty document"} and cli_rows[7]["skipped"] == "empty document"
+    for ours, theirs in zip(api, cli_rows, strict=True):
+        if "skipped" in ours:
+            continue
+        assert ours.get("label") == theirs.get("label") and ours.get("topic") == theirs.get("topic")
+        for name, p in ours["probabilities"].items():
+            assert p == pytest.approx(theirs["probabilities"][name], abs=1e-5)
+    assert api[8].get("tokens_cut", 0) == cli_rows[8].get("tokens_cut", 0)
+
+
+def test_export_never_overwrites(exported, tmp_path):
+    folder = exported[1]
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "mine.txt").write_text("keep")
+    with pytest.raises(DataError, match="already exists; pass another --out"):
+        main(["export", "--ckpt_path", str(tmp_path / "x.ckpt"), "--out", str(tmp_path / "taken")])
+    assert (tmp_path / "taken" / "mine.txt").read_text() == "keep" and folder.is_dir()
