@@ -216,8 +216,9 @@ class RunSummary(Callback):
         self.results["status"] = "complete"
         self.write_test_predictions(trainer, pl_module)
         self.write(trainer)
+        folder = run_folder(trainer)  # a broadcast under DDP: every rank must ask
         if trainer.is_global_zero:
-            log.info("%s; every figure in %s", headline(self.results), run_folder(trainer) / RESULTS_FILE)
+            log.info("%s; every figure in %s", headline(self.results), folder / RESULTS_FILE)
 
     def write_test_predictions(self, trainer: pl.Trainer, pl_module) -> None:
         """``test_predictions.npz``: every test document's decisions and gold labels, which the
