@@ -109,7 +109,7 @@ def discard_failed_run(folder: Path, subcommand: str, created: bool) -> None:
             empty.rmdir()
 
 
-def restore_inputs(config, ckpt_path: str) -> None:
+def restore_inputs(config, ckpt_path: str, subcommand: str) -> None:
     """Feed an evaluated model from its own checkpoint: the data settings that decide its inputs,
     its labels, vocabulary and tf-idf vectorizer (``--data.restore_from``), and its tokenizer and
     encoder configuration, written to a cache folder, so nothing is downloaded or rebuilt from the
@@ -124,6 +124,8 @@ def restore_inputs(config, ckpt_path: str) -> None:
         )
         return
     config.data.restore_from = ckpt_path
+    if subcommand == "predict" and config.data.predict_file and assets.dataset:
+        config.data.dataset = assets.dataset  # read nowhere: it names the run's folder after the model's data
     for key, value in assets.settings.items():
         config.data[key] = value
     tokenizer = None
@@ -264,7 +266,7 @@ class TopicBertCLI(LightningCLI):
             check_checkpoint_class(ckpt_path, self.config[subcommand].model.get("class_path"))
         super()._parse_ckpt_path()
         if subcommand in EVALUATING and ckpt_path:
-            restore_inputs(self.config[subcommand], ckpt_path)
+            restore_inputs(self.config[subcommand], ckpt_path, subcommand)
 
     def before_fit(self) -> None:
         """``--ckpt_path last`` resumes the newest ``last.ckpt`` of an unfinished run of this job

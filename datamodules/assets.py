@@ -44,6 +44,7 @@ class InferenceAssets:
     vocabulary: list[str] | None = None
     tfidf: dict[str, Any] | None = None
     encoder_files: dict[str, str] | None = None
+    dataset: str | None = None  # the training data's name (runs that read no data are filed under it)
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)

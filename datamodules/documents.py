@@ -347,6 +347,7 @@ class DocumentDataModule(pl.LightningDataModule):
             vocabulary=list(views.vocabulary.words) if hp.bow else None,
             tfidf=tfidf_state(views.tfidf_vectorizer) if hp.tfidf else None,
             encoder_files=views.encoder_files if self.tokenizer_name else None,
+            dataset=self.dataset_name,
         )
 
     def load_state_dict(self, state_dict: dict) -> None:

@@ -2,7 +2,8 @@
 
 The folder holds ``model.safetensors`` (the task's weights), ``config.json`` (the task class and
 settings, labels, decision thresholds, N and p, and where the vocabulary and vectorizer are),
-``vocabulary.json`` and ``tfidf.json`` where the model reads them, ``encoder/`` (the encoder's
+``vocabulary.json`` and ``tfidf.json`` where the model reads them (and, for the tf-idf LogReg
+student, ``sklearn_pipeline.joblib``, which needs no torch), ``encoder/`` (the encoder's
 configuration and tokenizer files) and a model card ``README.md`` with the run's dev and test
 figures, its budget and its measured cost, with the Hub's ``co2_eq_emissions`` metadata. It is
 written beside ``DIR`` and renamed into place whole.
@@ -20,7 +21,7 @@ from typing import Any
 
 import torch
 
-from datamodules.assets import InferenceAssets, write_files
+from datamodules.assets import InferenceAssets, tfidf_from_state, write_files
 from datamodules.formats import DataError
 from lightning_modules.base import BaseTask, read_checkpoint, task_class
 from utils.pretrained import WEIGHTS_IN_CHECKPOINT
@@ -92,8 +93,24 @@ def write_folder(folder: Path, checkpoint: dict, assets: InferenceAssets, class_
         write_files(folder / "encoder", assets.encoder_files)
         (folder / "encoder" / WEIGHTS_IN_CHECKPOINT).write_text("The encoder's weights are in ../model.safetensors.\n")
         config["encoder"] = "encoder"
+    if assets.tfidf is not None and "model.linear.weight" in state:  # the tf-idf LogReg student
+        config["sklearn_pipeline"] = write_sklearn_pipeline(folder, assets, state, multi_label=assets.multi_label)
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     (folder / "README.md").write_text(model_card(config, results))
+
+
+def write_sklearn_pipeline(folder: Path, assets: InferenceAssets, state: dict, multi_label: bool) -> str:
+    """The student's vectorizer and (averaged, where it keeps an average) weights as a scikit-learn
+    pipeline that runs without torch (``serving.sklearn_pipeline``)."""
+    import joblib
+
+    from serving.sklearn_pipeline import FILENAME, logreg_pipeline
+
+    assert assets.tfidf is not None
+    prefix = "ema.module." if "ema.module.linear.weight" in state else "model."  # what evaluation runs
+    weight, bias = (state[f"{prefix}linear.{k}"].float().numpy() for k in ("weight", "bias"))
+    joblib.dump(logreg_pipeline(tfidf_from_state(assets.tfidf), weight, bias, multi_label), folder / FILENAME)
+    return FILENAME
 
 
 def model_card(config: dict, results: dict) -> str:

@@ -81,6 +81,8 @@ def test_test_and_predict_need_only_the_checkpoint(task, tiny_corpus_dir, tiny_e
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 30 and all(sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-4) for r in rows)
     gold = sum(r["label"] == r["true_labels"][0] for r in rows) / len(rows)
+    (job,) = [p.name for p in (elsewhere / "runs").iterdir() if p.name != "wandb"]
+    assert job.endswith("-corpus")  # filed under the data the model was trained on, not the default dataset
 
     done = fresh_process(
         ["test", "--ckpt_path", str(checkpoint), "--data.dataset", str(tmp_path / "only-test")], elsewhere

@@ -117,3 +117,47 @@ def test_export_never_overwrites(exported, tmp_path):
     with pytest.raises(DataError, match="already exists; pass another --out"):
         main(["export", "--ckpt_path", str(tmp_path / "x.ckpt"), "--out", str(tmp_path / "taken")])
     assert (tmp_path / "taken" / "mine.txt").read_text() == "keep" and folder.is_dir()
+
+
+NO_TORCH = """
+import json, sys
+
+class NoTorch:  # importing torch fails: the pipeline must not need it
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError("torch is blocked")
+
+sys.meta_path.insert(0, NoTorch())
+import joblib
+pipeline = joblib.load(sys.argv[1])
+json.dump(pipeline.predict_proba(json.load(open(sys.argv[2]))).tolist(), open(sys.argv[3], "w"))
+assert "torch" not in sys.modules
+"""
+
+
+def test_the_logreg_student_runs_as_a_scikit_learn_pipeline_without_torch(exported, tmp_path):
+    task, folder, texts, cli_rows, _ = exported
+    if task != "logreg":
+        assert not (folder / "sklearn_pipeline.joblib").exists()
+        return
+    kept = [t for t in texts if t.strip()]
+    (tmp_path / "texts.json").write_text(json.dumps(kept))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_TORCH,
+            str(folder / "sklearn_pipeline.joblib"),
+            str(tmp_path / "texts.json"),
+            str(tmp_path / "p.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    probs = json.loads((tmp_path / "p.json").read_text())
+    expected = [r["probabilities"] for r in cli_rows if "skipped" not in r]
+    labels = json.loads((folder / "config.json").read_text())["label_names"]
+    assert len(probs) == len(expected)
+    for row, want in zip(probs, expected, strict=True):
+        assert row == pytest.approx([want[name] for name in labels], abs=1e-5)
