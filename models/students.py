@@ -1,13 +1,16 @@
-"""Cheap student models for distillation: a regularised BiLSTM, KimCNN and logistic regression."""
+"""Cheap student models for distillation: a regularised BiLSTM, KimCNN and logistic regression.
 
-from __future__ import annotations
+The token students' evaluation path compiles with TorchScript (``serving.students`` exports them),
+so this module keeps real annotations (no ``from __future__ import annotations``) and marks the
+training-only regularisers ``torch.jit.unused``.
+"""
 
 from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from utils.pretrained import load_pretrained
 
@@ -70,19 +73,28 @@ class BiLSTM(nn.Module):
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         embedded = self.embedding(input_ids)
         if self.training and self.embed_dropout > 0:
-            embedded = drop_words(embedded, input_ids, self.embed_dropout)
+            embedded = self.dropped_words(embedded, input_ids)
         lengths = attention_mask.sum(1).clamp(min=1).cpu()
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
         if self.training and self.weight_drop > 0:
-            weights = {
-                name: F.dropout(w, self.weight_drop) if name.startswith("weight_hh") else w
-                for name, w in self.lstm.named_parameters()
-            }
-            output, _ = torch.func.functional_call(self.lstm, weights, (packed,))
+            output = self.lstm_with_dropconnect(packed)
         else:
             output, _ = self.lstm(packed)
         hidden, _ = pad_packed_sequence(output, batch_first=True, padding_value=float("-inf"))
         return self.classifier(self.dropout(hidden.max(dim=1).values))
+
+    @torch.jit.unused  # training only, like the next: the exported (TorchScript) student is the evaluation path
+    def dropped_words(self, embedded: Tensor, input_ids: Tensor) -> Tensor:
+        return drop_words(embedded, input_ids, self.embed_dropout)
+
+    @torch.jit.unused
+    def lstm_with_dropconnect(self, packed: PackedSequence) -> PackedSequence:
+        weights = {
+            name: F.dropout(w, self.weight_drop) if name.startswith("weight_hh") else w
+            for name, w in self.lstm.named_parameters()
+        }
+        output, _ = torch.func.functional_call(self.lstm, weights, (packed,))
+        return output
 
     def forward_flops(self, lengths: Tensor) -> Tensor:
         """FLOPs of one forward pass over documents of ``lengths`` word pieces: per direction and token,

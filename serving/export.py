@@ -3,7 +3,8 @@
 The folder holds ``model.safetensors`` (the task's weights), ``config.json`` (the task class and
 settings, labels, decision thresholds, N and p, and where the vocabulary and vectorizer are),
 ``vocabulary.json`` and ``tfidf.json`` where the model reads them (and, for the tf-idf LogReg
-student, ``sklearn_pipeline.joblib``, which needs no torch), ``encoder/`` (the encoder's
+student, ``sklearn_pipeline.joblib``, which needs no torch; for KimCNN and BiLSTM,
+``student.torchscript.pt``, which needs no code of this project), ``encoder/`` (the encoder's
 configuration and tokenizer files) and a model card ``README.md`` with the run's dev and test
 figures, its budget and its measured cost, with the Hub's ``co2_eq_emissions`` metadata. It is
 written beside ``DIR`` and renamed into place whole.
@@ -24,6 +25,8 @@ import torch
 from datamodules.assets import InferenceAssets, tfidf_from_state, write_files
 from datamodules.formats import DataError
 from lightning_modules.base import BaseTask, read_checkpoint, task_class
+from lightning_modules.student_tasks import TokenStudent
+from serving.students import save_token_student
 from utils.pretrained import WEIGHTS_IN_CHECKPOINT
 
 FORMAT = "topicbert-lightning/1"
@@ -93,6 +96,11 @@ def write_folder(folder: Path, checkpoint: dict, assets: InferenceAssets, class_
         write_files(folder / "encoder", assets.encoder_files)
         (folder / "encoder" / WEIGHTS_IN_CHECKPOINT).write_text("The encoder's weights are in ../model.safetensors.\n")
         config["encoder"] = "encoder"
+    task = task_class(class_path)
+    if issubclass(task, TokenStudent):  # the cheap students serve without this project's code
+        student = task(**{**settings, "encoder": str(folder / "encoder")})
+        student.load_state_dict(state)
+        config["torchscript"] = save_token_student(student, folder)
     if assets.tfidf is not None and "model.linear.weight" in state:  # the tf-idf LogReg student
         config["sklearn_pipeline"] = write_sklearn_pipeline(folder, assets, state, multi_label=assets.multi_label)
     (folder / "config.json").write_text(json.dumps(config, indent=2))

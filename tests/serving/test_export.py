@@ -19,6 +19,9 @@ from tests.conftest import ROOT, tiny_args
 TASKS = {
     "topicbert": ["--config", str(ROOT / "configs/topicbert.yaml"), "--model.init_args.num_topics", "8"],
     "logreg": ["--config", str(ROOT / "configs/students/logreg.yaml"), "--data.tokenizer", "null"],
+    # the students read one partition of N tokens, as their shipped configs do
+    "kimcnn": ["--config", str(ROOT / "configs/students/kimcnn.yaml"), "--data.num_partitions", "1"],
+    "bilstm": ["--config", str(ROOT / "configs/students/bilstm.yaml"), "--data.num_partitions", "1"],
 }
 LONG = " ".join(["goal match team season"] * 40)  # far beyond N = 32 tokens
 
@@ -31,7 +34,9 @@ json.dump(model.predict(texts, batch_size=4), open(sys.argv[3], "w"))
 """
 
 
-@pytest.fixture(scope="module", params=list(TASKS))
+@pytest.fixture(
+    scope="module", params=["topicbert", "logreg", "bilstm", pytest.param("kimcnn", marks=pytest.mark.slow)]
+)
 def exported(request, tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
     """A fitted tiny model (its corpus and encoder copies removed after export), its export folder,
     and the CLI's predictions for some texts, made before the removal."""
@@ -69,12 +74,14 @@ def test_the_folder_holds_weights_config_encoder_and_a_model_card(exported):
     task, folder, _, _, results = exported
     config = json.loads((folder / "config.json").read_text())
     assert (folder / "model.safetensors").is_file() and config["label_names"] == ["finance", "science", "sport"]
-    assert config["data_settings"]["max_length"] == 32 and config["data_settings"]["num_partitions"] == 2
-    if task == "topicbert":
-        assert (folder / "encoder" / "config.json").is_file() and (folder / "encoder" / "tokenizer.json").is_file()
-        assert len(json.loads((folder / config["vocabulary"]).read_text())) == config["settings"]["vocab_size"]
-    else:
+    partitions = 1 if task in ("kimcnn", "bilstm") else 2
+    assert config["data_settings"]["max_length"] == 32 and config["data_settings"]["num_partitions"] == partitions
+    if task == "logreg":
         assert "encoder" not in config and len(json.loads((folder / "tfidf.json").read_text())["terms"]) > 0
+    else:
+        assert (folder / "encoder" / "config.json").is_file() and (folder / "encoder" / "tokenizer.json").is_file()
+    if task == "topicbert":
+        assert len(json.loads((folder / config["vocabulary"]).read_text())) == config["settings"]["vocab_size"]
     card = (folder / "README.md").read_text()
     meta = yaml.safe_load(card.split("---")[1])
     co2 = meta["co2_eq_emissions"]
@@ -159,5 +166,47 @@ def test_the_logreg_student_runs_as_a_scikit_learn_pipeline_without_torch(export
     expected = [r["probabilities"] for r in cli_rows if "skipped" not in r]
     labels = json.loads((folder / "config.json").read_text())["label_names"]
     assert len(probs) == len(expected)
+    for row, want in zip(probs, expected, strict=True):
+        assert row == pytest.approx([want[name] for name in labels], abs=1e-5)
+
+
+WITHOUT_PROJECT = """
+import json, sys
+
+OURS = {"serving", "models", "datamodules", "lightning_modules", "callbacks", "scaffold", "utils", "cli"}
+
+class Blocked:  # none of this project's packages may be imported
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in OURS:
+            raise ImportError(name + " is blocked")
+
+sys.meta_path.insert(0, Blocked())
+import tokenizers, torch
+folder, n = sys.argv[1], int(sys.argv[2])
+tokenizer = tokenizers.Tokenizer.from_file(folder + "/encoder/tokenizer.json")
+tokenizer.enable_truncation(n)
+tokenizer.enable_padding()
+encoded = tokenizer.encode_batch(json.load(open(sys.argv[3])))
+ids = torch.tensor([e.ids for e in encoded])
+mask = torch.tensor([e.attention_mask for e in encoded])
+student = torch.jit.load(folder + "/student.torchscript.pt")
+json.dump(student(ids, mask).tolist(), open(sys.argv[4], "w"))
+"""
+
+
+def test_token_students_run_as_torchscript_without_this_project(exported, tmp_path):
+    task, folder, texts, cli_rows, _ = exported
+    if task not in ("kimcnn", "bilstm"):
+        assert not (folder / "student.torchscript.pt").exists()
+        return
+    kept = [t for t in texts if t.strip()]
+    (tmp_path / "texts.json").write_text(json.dumps(kept))
+    n = json.loads((folder / "config.json").read_text())["data_settings"]["max_length"]
+    script = [sys.executable, "-c", WITHOUT_PROJECT, str(folder), str(n), str(tmp_path / "texts.json")]
+    done = subprocess.run([*script, str(tmp_path / "p.json")], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    probs = json.loads((tmp_path / "p.json").read_text())
+    labels = json.loads((folder / "config.json").read_text())["label_names"]
+    expected = [r["probabilities"] for r in cli_rows if "skipped" not in r]
     for row, want in zip(probs, expected, strict=True):
         assert row == pytest.approx([want[name] for name in labels], abs=1e-5)
