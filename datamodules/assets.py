@@ -45,6 +45,7 @@ class InferenceAssets:
     tfidf: dict[str, Any] | None = None
     encoder_files: dict[str, str] | None = None
     dataset: str | None = None  # the training data's name (runs that read no data are filed under it)
+    stopwords: list[str] | None = None  # the topic model's, so words are counted as in training
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)

@@ -345,6 +345,7 @@ class DocumentDataModule(pl.LightningDataModule):
             multi_label=bool(self.multi_label),
             settings=settings,
             vocabulary=list(views.vocabulary.words) if hp.bow else None,
+            stopwords=views.stopwords if hp.bow else None,
             tfidf=tfidf_state(views.tfidf_vectorizer) if hp.tfidf else None,
             encoder_files=views.encoder_files if self.tokenizer_name else None,
             dataset=self.dataset_name,

@@ -320,7 +320,13 @@ class CorpusViews:
 
     @functools.cached_property
     def _stopwords(self) -> tuple[frozenset[str], str]:
+        if self.restored and self.restored.stopwords is not None:  # the list the vocabulary was built with
+            return frozenset(self.restored.stopwords), "checkpoint"
         return english_stopwords()
+
+    @property
+    def stopwords(self) -> list[str]:
+        return sorted(self._stopwords[0])
 
     @functools.cached_property
     def _bow_cache(self) -> tuple[Vocabulary, dict[str, sp.csr_matrix]]:

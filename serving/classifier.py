@@ -57,6 +57,7 @@ class DocumentClassifier:
             settings=config["data_settings"],
             vocabulary=json.loads((folder / config["vocabulary"]).read_text()) if config.get("vocabulary") else None,
             tfidf=json.loads((folder / config["tfidf"]).read_text()) if config.get("tfidf") else None,
+            stopwords=config.get("stopwords"),
         )
         return cls(task, assets, encoder, cache_dir)
 

@@ -89,6 +89,7 @@ def write_folder(folder: Path, checkpoint: dict, assets: InferenceAssets, class_
     if assets.vocabulary is not None:
         (folder / "vocabulary.json").write_text(json.dumps(assets.vocabulary))
         config["vocabulary"] = "vocabulary.json"
+        config["stopwords"] = assets.stopwords
     if assets.tfidf is not None:
         (folder / "tfidf.json").write_text(json.dumps(assets.tfidf))
         config["tfidf"] = "tfidf.json"

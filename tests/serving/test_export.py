@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from cli import main
+from datamodules.bow import english_stopwords
 from datamodules.formats import DataError
 from tests.conftest import ROOT, tiny_args
 
@@ -82,6 +83,7 @@ def test_the_folder_holds_weights_config_encoder_and_a_model_card(exported):
         assert (folder / "encoder" / "config.json").is_file() and (folder / "encoder" / "tokenizer.json").is_file()
     if task == "topicbert":
         assert len(json.loads((folder / config["vocabulary"]).read_text())) == config["settings"]["vocab_size"]
+        assert config["stopwords"] == sorted(english_stopwords()[0])  # the list the vocabulary was built with
     card = (folder / "README.md").read_text()
     meta = yaml.safe_load(card.split("---")[1])
     co2 = meta["co2_eq_emissions"]
@@ -96,11 +98,13 @@ def test_the_folder_holds_weights_config_encoder_and_a_model_card(exported):
 def test_the_python_api_predicts_what_the_cli_predicts_from_the_folder_alone(exported, tmp_path):
     _, folder, texts, cli_rows, _ = exported
     (tmp_path / "texts.json").write_text(json.dumps(texts))
+    # no data root, no hub, and no NLTK stopwords: the folder's own list counts the words
     env = {k: v for k, v in os.environ.items() if k != "TOPICBERT_DATA"} | {"HF_HUB_OFFLINE": "1"}
+    env["NLTK_DATA"] = str(tmp_path / "no-nltk")
     done = subprocess.run(
         [sys.executable, "-c", RELOAD, str(folder), str(tmp_path / "texts.json"), str(tmp_path / "api.json")],
         cwd=tmp_path,
-        env=env | {"PYTHONPATH": str(ROOT)},
+        env=env,  # serving is imported from the installed project, as a user would
         capture_output=True,
         text=True,
     )
