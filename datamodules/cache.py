@@ -29,8 +29,7 @@ def writable_cache_dir(cache_dir: str | None) -> Path:
     root = resolve_cache_dir(cache_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=root):
-            pass
+        tempfile.TemporaryFile(dir=root).close()  # a file can be created there (and is gone again)
     except OSError as err:
         raise DataError(
             f"Cannot write the cache folder {root} ({err.strerror}); pass --data.cache_dir (or set {CACHE_ENV} to) "
