@@ -233,13 +233,10 @@ class CorpusViews:
         the corpus, the split and, for the transfer set, the augmentation; a predict file's content."""
         if name == "predict" and self.predict_file and self.predict_file != STDIN:
             return file_sha256(self.predict_file)
-        if name == "predict" and self.predicts_given_documents:
-            documents = self.split("predict").documents
-            return hashlib.sha256(repr((documents.ids, documents.texts)).encode()).hexdigest()[:16]
-        if name == "predict":
+        if name == "predict" and not self.predicts_given_documents:
             name = self.predict_split
-        if self.restored and name == "test":  # read without the corpus: its documents identify it
-            documents = self.split("test").documents
+        if name == "predict" or (self.restored and name == "test"):  # read without the corpus: identified by content
+            documents = self.split(name).documents
             return hashlib.sha256(repr((documents.ids, documents.texts)).encode()).hexdigest()[:16]
         extra = repr(self.augmentation) if name == "transfer" else ""
         return hashlib.sha256(f"{self.corpus.fingerprint}|{name}|{extra}".encode()).hexdigest()[:16]
