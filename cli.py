@@ -12,7 +12,7 @@ from utils.process import restart_with_tuned_malloc
 
 # answered before torch and Lightning are imported (seconds on 2 cores); each subcommand's --help
 # comes from the full parser
-TOP_LEVEL_HELP = """usage: cli.py [-c CONFIG] {fit,validate,test,predict,export} ...
+TOP_LEVEL_HELP = """usage: cli.py [-c CONFIG] {fit,validate,test,predict,export,batch-predict} ...
 
 Energy-efficient document classification: TopicBERT, fine-tuned BERT, the NVDM topic model and
 students distilled from a teacher, with time, memory, energy and CO2 measured next to macro-F1.
@@ -24,6 +24,8 @@ subcommands (python cli.py <subcommand> --help lists every option):
   predict     write one JSON line per document: labels, probabilities, topics (--ckpt_path)
   export      write a checkpoint as a Hugging Face-style folder with a model card
               (--ckpt_path CKPT --out DIR), loaded by serving.DocumentClassifier
+  batch-predict  stream a corpus of any size through an exported model, in flat memory
+              (--model DIR --input FILE --out FILE.jsonl)
 
 options:
   -h, --help            show this help and exit
@@ -310,6 +312,10 @@ def main(args: list[str] | None = None) -> TopicBertCLI | Path:
             from serving.export import main as export
 
             return export(given[1:])
+        if given[:1] == ["batch-predict"]:
+            from serving.batch import main as batch_predict
+
+            return batch_predict(given[1:])
         check_config_files(given)
         completed = with_checkpoint_model(given)
         if from_python:

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import torch
 
+from callbacks.lineage import wandb_runs
 from callbacks.prediction_writer import DocumentOutputWriter
 from datamodules.teacher import TeacherLogits
 from lightning_modules.base import read_checkpoint
 from utils.files import file_sha256
+from utils.lineage import checkpoint_reference, log_output, record_inputs, teacher_logits_artifact
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,23 @@ def checkpoint_dev_macro_f1(checkpoint: str | Path | None) -> float | None:
             score = state.get("current_score")
             return None if score is None else float(score)
     return None
+
+
+def log_teacher_logits(trainer, path: Path, teacher: dict, dm, split: str, documents: int) -> None:
+    """The logits file as a W&B artifact naming the teacher checkpoint's artifact, which the run uses."""
+    checkpoint = checkpoint_reference(trainer.ckpt_path)
+    metadata = {
+        "teacher": teacher,
+        "teacher_checkpoint_artifact": checkpoint,
+        "split": split,
+        "documents": documents,
+        "data_fingerprint": dm.fingerprint("predict"),
+        "label_names": list(dm.label_names),
+    }
+    for run in wandb_runs(trainer):
+        if checkpoint:
+            record_inputs(run, {"teacher_checkpoint": checkpoint})
+        log_output(run, path, teacher_logits_artifact(dm.dataset_name, split), "teacher-logits", metadata)
 
 
 class TeacherLogitsWriter(DocumentOutputWriter):
@@ -72,4 +91,5 @@ class TeacherLogitsWriter(DocumentOutputWriter):
             data_fingerprint=dm.fingerprint("predict"),
             teacher=teacher,
         ).save(path)
+        log_teacher_logits(trainer, path, teacher, dm, split, len(docs))
         print(f"Teacher logits for {len(docs)} documents ({split}) written to {path}")

@@ -13,7 +13,7 @@ from jsonargparse import CLI
 
 from reports.plots import pareto_plot
 from reports.table import ModelRow, comparability_warnings, load_results, summarize, to_markdown, write_table
-from scaffold.wandb_logger import Mode, resolve_wandb_mode
+from utils.wandb_mode import Mode, resolve_wandb_mode
 
 log = logging.getLogger(__name__)
 FIGURES = {

@@ -25,6 +25,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 
 from callbacks.checkpoint import BestCheckpoint
 from callbacks.energy import EnergyTracker
+from callbacks.lineage import ArtifactLineage
 from callbacks.memory import PeakMemory
 from callbacks.nonfinite import NonFiniteLossGuard
 from callbacks.prediction_writer import PredictionWriter
@@ -35,7 +36,8 @@ from callbacks.timing import EpochTimer
 from callbacks.topics import TopicWordsWriter
 from scaffold.budget import Budget
 from scaffold.resume import allocate_version
-from scaffold.wandb_logger import AutoWandbLogger, Mode
+from scaffold.wandb_logger import AutoWandbLogger
+from utils.wandb_mode import Mode
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ PIECES: dict[str, tuple[type[Callback], Callback | bool]] = {
     "energy": (EnergyTracker, lazy_instance(EnergyTracker)),
     "throughput": (TrainingThroughput, lazy_instance(TrainingThroughput)),
     "summary": (RunSummary, lazy_instance(RunSummary)),
+    "lineage": (ArtifactLineage, lazy_instance(ArtifactLineage)),  # after summary: it reads its results
     "checkpoint": (ModelCheckpoint, lazy_instance(BestCheckpoint, **CHECKPOINT_DEFAULTS)),
     "resume": (ResumeCheckpoint, lazy_instance(ResumeCheckpoint)),
     "early_stopping": (EarlyStopping, False),  # off by default; true follows the task's metric
@@ -98,7 +101,7 @@ PIECES: dict[str, tuple[type[Callback], Callback | bool]] = {
     "topics": (TopicWordsWriter, lazy_instance(TopicWordsWriter)),
 }
 CHECKPOINTING = ("checkpoint", "resume")  # left out when the trainer has checkpointing off
-LOGGING = ("lr_monitor",)  # left out without a logger
+LOGGING = ("lr_monitor", "lineage")  # left out without a logger
 
 
 def add_scaffold_arguments(parser) -> None:

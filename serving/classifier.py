@@ -13,7 +13,9 @@ length are cut into partitions and their partitions' probabilities averaged exac
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -22,6 +24,7 @@ from callbacks.prediction_writer import PredictionWriter, document_outputs
 from datamodules.assets import InferenceAssets
 from datamodules.corpus import documents_to_predict
 from datamodules.documents import DocumentDataModule
+from datamodules.formats import DataError
 from lightning_modules.base import task_class
 from serving.export import FORMAT
 
@@ -40,9 +43,15 @@ class DocumentClassifier:
         from safetensors.torch import load_file
 
         folder = Path(folder)
-        config = json.loads((folder / "config.json").read_text())
-        if config.get("format") != FORMAT:
-            raise ValueError(f"{folder} is not a folder written by `cli.py export` (config.json format {FORMAT}).")
+        try:
+            config = json.loads((folder / "config.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            config = {}
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
+            raise DataError(
+                f"{folder} is not a folder written by `cli.py export` (no config.json of format {FORMAT}); "
+                "pass the --out folder of `python cli.py export --ckpt_path CKPT --out DIR`."
+            )
         encoder = str(folder / config["encoder"]) if config.get("encoder") else None
         settings = dict(config["settings"])
         if "encoder" in settings:
@@ -68,6 +77,39 @@ class DocumentClassifier:
     def predict(self, texts: list[str], batch_size: int = 64, top_words: int = 10) -> list[dict]:
         """One record per text, in order; an empty text gets ``{"id": ..., "skipped": "empty document"}``.
         Ids are the texts' positions (``"0"``, ``"1"``, ...)."""
+        texts = list(texts)
+        return self._predict_chunk(texts, [str(i) for i in range(len(texts))], batch_size, top_words)
+
+    def predict_stream(
+        self,
+        documents: Iterable[str | tuple[str, str]],
+        batch_size: int = 64,
+        top_words: int = 10,
+        chunk_size: int = 4096,
+    ) -> Iterator[dict]:
+        """The records of ``documents`` (texts, or ``(id, text)`` pairs), in order, predicted
+        ``chunk_size`` at a time: memory stays flat however many come (a generator over a file works).
+        A text's id is its position unless given. Within a chunk, batches are length-bucketed as in
+        ``predict``; a chunk's probabilities equal ``predict``'s on the same texts up to float rounding."""
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}.")
+        ids: list[str] = []
+        texts: list[str] = []
+        for position, document in enumerate(documents):
+            doc_id, text = document if isinstance(document, tuple) else (str(position), document)
+            ids.append(doc_id)
+            texts.append(text)
+            if len(texts) == chunk_size:
+                yield from self._predict_chunk(texts, ids, batch_size, top_words)
+                ids, texts = [], []
+                # Lightning's save_hyperparameters leaves each chunk's data module (and the chunk's texts)
+                # in a cycle of frames that only the cyclic collector frees: free it before the next chunk
+                gc.collect()
+        if texts:
+            yield from self._predict_chunk(texts, ids, batch_size, top_words)
+
+    def datamodule(self, texts: list[str], ids: list[str], batch_size: int) -> DocumentDataModule:
+        """The data module that feeds ``texts`` to the model as evaluation does (no training data read)."""
         settings = self.assets.settings
         datamodule = DocumentDataModule(
             tokenizer=self.encoder,
@@ -75,9 +117,13 @@ class DocumentClassifier:
             cache_dir=self.cache_dir,
             **{k: v for k, v in settings.items() if k in ("max_length", "num_partitions", "bow", "tfidf")},
         )
-        datamodule.use_for_inference(
-            self.assets, documents_to_predict(list(texts), [str(i) for i in range(len(texts))])
-        )
+        datamodule.use_for_inference(self.assets, documents_to_predict(texts, ids))
+        return datamodule
+
+    def _predict_chunk(self, texts: list[str], ids: list[str], batch_size: int, top_words: int) -> list[dict]:
+        if not any(text.strip() for text in texts):  # nothing to predict in this chunk
+            return [{"id": doc_id, "skipped": "empty document"} for doc_id in ids]
+        datamodule = self.datamodule(texts, ids, batch_size)
         device = next(self.task.parameters()).device
         outputs = []
         with torch.inference_mode():

@@ -27,10 +27,12 @@ from datamodules.formats import DataError
 from lightning_modules.base import BaseTask, read_checkpoint, task_class
 from lightning_modules.student_tasks import TokenStudent
 from serving.students import save_token_student
+from utils.files import file_sha256
+from utils.lineage import artifact_name, checkpoint_reference, log_output, record_inputs, result_metadata, run_results
 from utils.pretrained import WEIGHTS_IN_CHECKPOINT
+from utils.wandb_mode import Mode, resolve_wandb_mode
 
 FORMAT = "topicbert-lightning/1"
-RESULTS = "results.json"
 
 
 def init_settings(checkpoint: dict) -> tuple[str, dict[str, Any]]:
@@ -40,12 +42,6 @@ def init_settings(checkpoint: dict) -> tuple[str, dict[str, Any]]:
     cls = task_class(class_path)
     accepted = cls.init_parameters() if issubclass(cls, BaseTask) else set(hparams)
     return class_path, {k: v for k, v in hparams.items() if k in accepted}
-
-
-def run_results(ckpt_path: Path) -> dict:
-    """The ``results.json`` of the run that wrote the checkpoint (``<run>/checkpoints/x.ckpt``), if any."""
-    path = ckpt_path.resolve().parent.parent / RESULTS
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def export(ckpt_path: str | Path, out: str | Path) -> Path:
@@ -180,11 +176,59 @@ def model_card(config: dict, results: dict) -> str:
     return "\n".join(lines)
 
 
+def log_export(folder: Path, ckpt_path: str | Path, mode: Mode, project: str) -> str | None:
+    """The export folder as a W&B ``model`` artifact of a run (job type ``export``) that uses the
+    checkpoint's artifact (``utils.lineage``); returns where the run is, None when W&B is off."""
+    resolved, reason = resolve_wandb_mode(mode)
+    if resolved == "disabled":
+        return None
+    import wandb
+
+    results = run_results(ckpt_path)
+    config = json.loads((folder / "config.json").read_text())
+    label = results.get("model") or config["task"].rsplit(".", 1)[-1]
+    checkpoint = checkpoint_reference(ckpt_path)
+    run = wandb.init(
+        project=project,
+        job_type="export",
+        name=f"export-{folder.name}",
+        mode=resolved,  # type: ignore[arg-type]  # resolve_wandb_mode gives online, offline or disabled
+        dir=str(folder.parent),
+        settings=wandb.Settings(silent=True),
+    )
+    try:
+        if checkpoint:
+            record_inputs(run, {"checkpoint": checkpoint})
+        metadata = result_metadata(results) | {
+            "checkpoint_artifact": checkpoint,
+            "checkpoint_sha256": file_sha256(ckpt_path),
+        }
+        log_output(run, folder, artifact_name("export", label, results.get("dataset", "")), "model", metadata)
+        where = (
+            run.url
+            if resolved == "online"
+            else f"offline ({reason}) in {Path(run.dir).parent}; upload it with wandb sync"
+        )
+    finally:
+        run.finish()
+    return where
+
+
 def main(args: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(prog="cli.py export", description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by fit")
     parser.add_argument("--out", required=True, help="the folder to write (must not exist)")
+    parser.add_argument(
+        "--wandb_mode",
+        default="auto",
+        choices=["auto", "online", "offline", "disabled"],
+        help="log the folder as a W&B artifact (auto: online when possible, else offline; $WANDB_MODE wins)",
+    )
+    parser.add_argument("--wandb_project", default="topicbert", help="W&B project")
     parsed = parser.parse_args(args)
     folder = export(parsed.ckpt_path, parsed.out)
     print(f"Exported {parsed.ckpt_path} to {folder}")
+    where = log_export(folder, parsed.ckpt_path, parsed.wandb_mode, parsed.wandb_project)
+    if where:
+        print(f"W&B: the folder is an artifact of run export-{folder.name}, {where}")
     return folder

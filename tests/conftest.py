@@ -151,6 +151,30 @@ def nvdm_args(corpus_dir) -> list[str]:
     ]
 
 
+TASKS = {
+    "topicbert": ["--config", str(ROOT / "configs/topicbert.yaml"), "--model.init_args.num_topics", "8"],
+    "logreg": ["--config", str(ROOT / "configs/students/logreg.yaml"), "--data.tokenizer", "null"],
+    # the students read one partition of N tokens, as their shipped configs do
+    "kimcnn": ["--config", str(ROOT / "configs/students/kimcnn.yaml"), "--data.num_partitions", "1"],
+    "bilstm": ["--config", str(ROOT / "configs/students/bilstm.yaml"), "--data.num_partitions", "1"],
+}
+
+
+def task_args(task: str, corpus_dir, encoder_dir) -> list[str]:
+    """``cli.py fit`` arguments of one task's shipped config on the tiny corpus and encoder, one epoch, no W&B."""
+    config, *extra = TASKS[task][1:]
+    return [
+        "--config",
+        config,
+        *tiny_args(corpus_dir, encoder_dir)[2:],
+        *extra,
+        "--trainer.max_epochs",
+        "1",
+        "--wandb",
+        "false",
+    ]
+
+
 def tiny_args(corpus_dir, encoder_dir, config="configs/topicbert.yaml") -> list[str]:
     """CLI arguments: a shipped config on the tiny corpus and encoder, two quick epochs."""
     return [

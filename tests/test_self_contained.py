@@ -15,13 +15,7 @@ import torch
 
 from cli import main
 from datamodules.assets import STATE_KEY
-from tests.conftest import ROOT, tiny_args
-
-TASKS = {
-    "topicbert": ["--config", str(ROOT / "configs/topicbert.yaml"), "--model.init_args.num_topics", "8"],
-    "kimcnn": ["--config", str(ROOT / "configs/students/kimcnn.yaml")],
-    "logreg": ["--config", str(ROOT / "configs/students/logreg.yaml"), "--data.tokenizer", "null"],
-}
+from tests.conftest import ROOT, task_args, tiny_args
 
 
 def fresh_process(args: list[str], cwd, env_drop=("TOPICBERT_DATA",)) -> subprocess.CompletedProcess:
@@ -40,15 +34,7 @@ def test_test_and_predict_need_only_the_checkpoint(task, tiny_corpus_dir, tiny_e
     shutil.copytree(tiny_corpus_dir, corpus)
     shutil.copytree(tiny_encoder_dir, encoder)
     monkeypatch.chdir(tmp_path)
-    args = [
-        *TASKS[task][:2],
-        *tiny_args(corpus, encoder)[2:],
-        *TASKS[task][2:],
-        "--trainer.max_epochs",
-        "1",
-        "--wandb",
-        "false",
-    ]
+    args = task_args(task, corpus, encoder)
     fitted = main(["fit", *args])
     score = fitted.trainer.callback_metrics["test_macro_f1"].item()
     checkpoint = tmp_path / "model.ckpt"

@@ -2,7 +2,8 @@ import socket
 
 import pytest
 
-from scaffold.wandb_logger import AutoWandbLogger, resolve_wandb_mode
+from scaffold.wandb_logger import AutoWandbLogger
+from utils.wandb_mode import resolve_wandb_mode
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def test_credentials_but_no_server_means_offline_without_hanging(no_wandb_env, m
 def test_credentials_in_netrc_are_found(no_wandb_env, tmp_path):
     (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "k" * 40 + "\n")
     (tmp_path / ".netrc").chmod(0o600)
-    from scaffold.wandb_logger import has_wandb_credentials
+    from utils.wandb_mode import has_wandb_credentials
 
     assert has_wandb_credentials("api.wandb.ai")
     assert not has_wandb_credentials("other.example")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -15,16 +14,6 @@ import yaml
 from cli import main
 from datamodules.bow import english_stopwords
 from datamodules.formats import DataError
-from tests.conftest import ROOT, tiny_args
-
-TASKS = {
-    "topicbert": ["--config", str(ROOT / "configs/topicbert.yaml"), "--model.init_args.num_topics", "8"],
-    "logreg": ["--config", str(ROOT / "configs/students/logreg.yaml"), "--data.tokenizer", "null"],
-    # the students read one partition of N tokens, as their shipped configs do
-    "kimcnn": ["--config", str(ROOT / "configs/students/kimcnn.yaml"), "--data.num_partitions", "1"],
-    "bilstm": ["--config", str(ROOT / "configs/students/bilstm.yaml"), "--data.num_partitions", "1"],
-}
-LONG = " ".join(["goal match team season"] * 40)  # far beyond N = 32 tokens
 
 RELOAD = """
 import json, sys
@@ -38,37 +27,8 @@ json.dump(model.predict(texts, batch_size=4), open(sys.argv[3], "w"))
 @pytest.fixture(
     scope="module", params=["topicbert", "logreg", "bilstm", pytest.param("kimcnn", marks=pytest.mark.slow)]
 )
-def exported(request, tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
-    """A fitted tiny model (its corpus and encoder copies removed after export), its export folder,
-    and the CLI's predictions for some texts, made before the removal."""
-    home = tmp_path_factory.mktemp(f"export-{request.param}")
-    corpus, encoder = home / "corpus", home / "encoder"
-    shutil.copytree(tiny_corpus_dir, corpus)
-    shutil.copytree(tiny_encoder_dir, encoder)
-    previous = os.getcwd()
-    os.chdir(home)
-    try:
-        task = TASKS[request.param]
-        args = [*task[:2], *tiny_args(corpus, encoder)[2:], *task[2:], "--trainer.max_epochs", "1", "--wandb", "false"]
-        fitted = main(["fit", *args])
-        best = home / fitted.trainer.checkpoint_callback.best_model_path
-        texts = [json.loads(line)["text"] for line in (corpus / "test.jsonl").read_text().splitlines()[:7]]
-        texts += ["", LONG]
-        (home / "texts.txt").write_text("".join(t + "\n" for t in texts))
-        out = home / "cli.jsonl"
-        main(
-            [
-                *("predict", "--ckpt_path", str(best), "--data.predict_file", str(home / "texts.txt")),
-                *("--data.predict_format", "lines", "--predictions.output_path", str(out)),
-            ]
-        )
-        folder = main(["export", "--ckpt_path", str(best), "--out", str(home / "exported")])
-    finally:
-        os.chdir(previous)
-    shutil.rmtree(corpus)
-    shutil.rmtree(encoder)
-    cli_rows = [json.loads(line) for line in out.read_text().splitlines()]
-    return request.param, folder, texts, cli_rows, json.loads((best.parent.parent / "results.json").read_text())
+def exported(request, exports):
+    return exports(request.param)
 
 
 def test_the_folder_holds_weights_config_encoder_and_a_model_card(exported):
