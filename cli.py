@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -40,7 +41,13 @@ if __name__ == "__main__":
     if sys.argv[1:] in (["-h"], ["--help"]):
         print(TOP_LEVEL_HELP, end="")
         raise SystemExit(0)
-    restart_with_tuned_malloc()
+    if sys.argv[1:2] == ["batch-predict"]:
+        # flat memory over a corpus of any size: oneDNN keeps the kernels of every input shape it meets
+        # (1,024 by default) and a stream of documents meets thousands, and the malloc tuning below
+        # keeps freed memory for the next training step, which a stream does not need
+        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
+    else:
+        restart_with_tuned_malloc()
 
 import torch
 from lightning.pytorch import LightningModule

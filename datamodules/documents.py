@@ -277,7 +277,9 @@ class DocumentDataModule(pl.LightningDataModule):
         if view.tokens is not None:
             report = self.reading_report(split)
             if report["cut_to_max_length"]:
-                log.info(
+                # documents handed over in memory (the Python API) carry tokens_cut in their records
+                log.log(
+                    logging.DEBUG if self.views.predict_documents is not None else logging.INFO,
                     "%s %s: %d of %d documents are longer than N=%d tokens allows; %d tokens beyond it are not read.",
                     self.dataset_name,
                     split,

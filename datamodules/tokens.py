@@ -67,10 +67,14 @@ class TokenizedSplit:
         return np.diff(self.offsets)
 
 
-def tokenize_texts(tokenizer, texts: list[str], desc: str = "tokenising", chunk: int = 1000) -> TokenizedSplit:
-    """Tokenise without special tokens or truncation, in chunks so progress is visible."""
+def tokenize_texts(
+    tokenizer, texts: list[str], desc: str = "tokenising", chunk: int = 1000, progress: bool = True
+) -> TokenizedSplit:
+    """Tokenise without special tokens or truncation, in chunks so progress is visible (unless
+    ``progress`` is off: a caller streaming documents shows its own)."""
     pieces, lengths = [], []
-    for start in tqdm(range(0, len(texts), chunk), desc=desc, unit="chunk", leave=False, disable=len(texts) <= chunk):
+    quiet = not progress or len(texts) <= chunk
+    for start in tqdm(range(0, len(texts), chunk), desc=desc, unit="chunk", leave=False, disable=quiet):
         encoded = tokenizer(
             texts[start : start + chunk], add_special_tokens=False, return_attention_mask=False, verbose=False
         )["input_ids"]

@@ -378,8 +378,8 @@ class CorpusViews:
         return self._cached_tokens(self.corpus.fingerprint, {s: self.corpus[s].texts for s in SPLIT_NAMES})
 
     def _tokens(self, name: str, documents: Split) -> TokenizedSplit:
-        if self.restored:
-            return tokenize_texts(self.tokenizer, documents.texts)
+        if self.restored:  # documents handed over in memory come in chunks: their caller shows progress
+            return tokenize_texts(self.tokenizer, documents.texts, progress=self.predict_documents is None)
         if name in SPLIT_NAMES or (name == "transfer" and self.augmentation.copies == 0):
             return self._token_cache["train" if name == "transfer" else name]
         if name == "transfer":

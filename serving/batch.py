@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from datamodules.formats import DataError
 from utils.files import atomic_write
 from utils.memory import peak_rss_mb
@@ -60,11 +62,13 @@ def batch_predict(model: str, input: str, out: str, batch_size: int = 64, chunk_
     classifier = DocumentClassifier.from_pretrained(model)
     start = time.perf_counter()
     documents = skipped = 0
-    with atomic_write(out) as f:
-        for record in classifier.predict_stream(read_documents(input), batch_size=batch_size, chunk_size=chunk_size):
+    records = classifier.predict_stream(read_documents(input), batch_size=batch_size, chunk_size=chunk_size)
+    with atomic_write(out) as f, tqdm(desc="batch-predict", unit="doc", mininterval=5) as progress:
+        for record in records:
             f.write(json.dumps(record) + "\n")
             documents += 1
             skipped += "skipped" in record
+            progress.update()
     seconds = time.perf_counter() - start
     summary = {
         "model": model,

@@ -90,7 +90,9 @@ class DocumentClassifier:
         """The records of ``documents`` (texts, or ``(id, text)`` pairs), in order, predicted
         ``chunk_size`` at a time: memory stays flat however many come (a generator over a file works).
         A text's id is its position unless given. Within a chunk, batches are length-bucketed as in
-        ``predict``; a chunk's probabilities equal ``predict``'s on the same texts up to float rounding."""
+        ``predict``; a chunk's probabilities equal ``predict``'s on the same texts up to float rounding.
+        On CPU, start Python with ``ONEDNN_PRIMITIVE_CACHE_CAPACITY=16`` (``cli.py batch-predict`` sets
+        it) or oneDNN's cache of kernels per input shape grows with the corpus."""
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}.")
         ids: list[str] = []
