@@ -21,7 +21,7 @@ python=python3
 if [ -n "$dry" ]; then
   OUT=runs/gpu-dry/$part
   python=${PYTHON:-.venv/bin/python}
-  accelerator=cpu docs=16 repeats=1 lengths='[64]' seqlens='[32,64]' n=64 limits='--trainer.limit_train_batches 4 --trainer.limit_val_batches 2 --trainer.limit_test_batches 2'
+  accelerator=cpu docs=128 repeats=1 lengths='[64]' seqlens='[32,64]' n=64 limits='--trainer.limit_train_batches 4 --trainer.limit_val_batches 2 --trainer.limit_test_batches 2'
 else
   : "${OUT:?the device tool sets OUT}"
   $python -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
