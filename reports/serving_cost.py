@@ -172,7 +172,9 @@ def measure(
     config = json.loads((folder / "config.json").read_text())
     timed = list(itertools.islice(itertools.cycle(test_texts), docs))  # a small test split repeats
     total, non_embedding = count_parameters(classifier.task)
-    predicted = decisions(serve(test_texts), config["multi_label"], config.get("decision_thresholds"))
+    # scored 64 documents a call, as served: one call over the whole split would hold every activation at once
+    probs = np.concatenate([serve(test_texts[i : i + 64]) for i in range(0, len(test_texts), 64)])
+    predicted = decisions(probs, config["multi_label"], config.get("decision_thresholds"))
     row: dict[str, Any] = {
         "model": folder.name,
         "task": config["task"].rsplit(".", 1)[-1],
