@@ -31,7 +31,9 @@ def log_to_wandb(rows: list[ModelRow], figures: list[Path], folder: Path, projec
     resolved, reason = resolve_wandb_mode(mode)
     # one of these, or $WANDB_MODE's own value, which wandb checks itself
     wandb_mode = cast(Literal["online", "offline", "disabled"], resolved)
-    run = wandb.init(project=project, job_type="report", mode=wandb_mode, dir=str(folder))
+    run = wandb.init(
+        project=project, job_type="report", mode=wandb_mode, dir=str(folder.resolve())
+    )  # absolute: see AutoWandbLogger
     columns = [
         "dataset",
         "model",

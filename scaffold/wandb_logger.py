@@ -43,7 +43,10 @@ class AutoWandbLogger(WandbLogger):
             import wandb  # W&B's dozens of console lines give way to the one line of ``experiment``
 
             kwargs["settings"] = wandb.Settings(silent=True)
-        super().__init__(project=project, save_dir=save_dir, offline=resolved == "offline", mode=resolved, **kwargs)
+        # absolute: W&B's service process writes the run files and resolves a relative folder against
+        # its own working directory, which is where the process was when the service started
+        folder = str(Path(save_dir).resolve())
+        super().__init__(project=project, save_dir=folder, offline=resolved == "offline", mode=resolved, **kwargs)
         self.mode = resolved
         self.reason = reason
         self._wandb_init.pop("anonymous", None)  # W&B warns on every run that the setting is obsolete

@@ -193,7 +193,7 @@ def log_export(folder: Path, ckpt_path: str | Path, mode: Mode, project: str) ->
         job_type="export",
         name=f"export-{folder.name}",
         mode=resolved,  # type: ignore[arg-type]  # resolve_wandb_mode gives online, offline or disabled
-        dir=str(folder.parent),
+        dir=str(folder.resolve().parent),  # absolute: see AutoWandbLogger
         settings=wandb.Settings(silent=True),
     )
     try:

@@ -91,6 +91,9 @@ def chain(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
             os.environ.pop("WANDB_MODE")
         else:
             os.environ["WANDB_MODE"] = mode
+    import wandb
+
+    wandb.teardown()  # waits for W&B's service process to flush every run's record log
     corpus = tiny_corpus_dir.name
     return {
         "runs": offline_runs(home),

@@ -46,3 +46,11 @@ def test_credentials_in_netrc_are_found(no_wandb_env, tmp_path):
 def test_logger_never_uploads_models_offline(no_wandb_env, tmp_path):
     logger = AutoWandbLogger(save_dir=str(tmp_path), log_model=True)
     assert logger.mode == "offline" and logger._log_model is False
+
+
+def test_a_relative_folder_is_fixed_where_the_logger_was_made(no_wandb_env, tmp_path, monkeypatch):
+    # W&B's long-lived service process would resolve a relative folder against its own working
+    # directory, so a run made after a chdir would write its records somewhere else
+    monkeypatch.chdir(tmp_path)
+    logger = AutoWandbLogger(save_dir="runs", mode="offline")
+    assert logger.save_dir == str(tmp_path / "runs")
