@@ -1,4 +1,5 @@
-"""Is one model's macro-F1 really above another's? A paired two-level bootstrap over seeds and test documents.
+"""Is one model's macro-F1 (or micro-F1) really above another's? A paired two-level bootstrap over seeds
+and test documents.
 
 Each arm is a list of ``(seed, DocumentPredictions)``, one per training run, all on the same test
 documents. See ``paired_difference`` for the method and why.
@@ -9,19 +10,21 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from utils.predictions import DocumentPredictions, macro_f1_from_counts
+from utils.predictions import DocumentPredictions, macro_f1_from_counts, micro_f1_from_counts
 
 Run = tuple[int, DocumentPredictions]
+Metric = Literal["macro_f1", "micro_f1"]
 # Bootstrap iterations scored per matrix product: bounds the weight matrix to CHUNK x documents.
 CHUNK = 250
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Arm minus baseline macro-F1 with its bootstrap interval, and arm / baseline (retention) with its own."""
+    """Arm minus baseline F1 with its bootstrap interval, and arm / baseline (retention) with its own."""
 
     difference: float
     interval: tuple[float, float]
@@ -110,9 +113,14 @@ def _reorder(
 
 
 def paired_difference(
-    arm: Sequence[Run], baseline: Sequence[Run], iterations: int = 2000, seed: int = 0, confidence: float = 0.95
+    arm: Sequence[Run],
+    baseline: Sequence[Run],
+    iterations: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    metric: Metric = "macro_f1",
 ) -> Comparison:
-    """Macro-F1 of ``arm`` minus ``baseline`` (means over seeds, full test set) with a percentile interval.
+    """``metric`` of ``arm`` minus ``baseline`` (means over seeds, full test set) with a percentile interval.
 
     Two sources of noise separate two models' scores: which documents happen to be in the test
     set, and which seed a run was trained with. A bootstrap over documents alone would call a
@@ -124,8 +132,11 @@ def paired_difference(
     ``confidence`` share of those; the difference is ``significant`` when its interval excludes 0.
 
     A resample is a vector of document counts, so per-label tp, fp and fn of every run for a whole
-    chunk of iterations come from one matrix product. Deterministic given ``seed``.
+    chunk of iterations come from one matrix product. Deterministic given ``seed``: both metrics
+    see the same resamples.
     """
+    if metric not in ("macro_f1", "micro_f1"):
+        raise ValueError(f"metric must be macro_f1 or micro_f1, got {metric!r}")
     if iterations < 1 or not 0 < confidence < 1:
         raise ValueError(f"need iterations >= 1 and 0 < confidence < 1, got {iterations} and {confidence}")
     pairs, pairing = pair_runs(arm, baseline)
@@ -133,13 +144,13 @@ def paired_difference(
         arm, baseline = [arm[a] for a, _ in pairs], [baseline[b] for _, b in pairs]
         pairs = [(i, i) for i in range(len(pairs))]
     runs = aligned(arm, baseline)
-    scores = [p.macro_f1() for p in runs]
+    scores = [p.macro_f1() if metric == "macro_f1" else p.micro_f1() for p in runs]
     arm_runs, baseline_runs = scores[: len(arm)], scores[len(arm) :]
     arm_index = np.array([a for a, _ in pairs])
     baseline_index = np.array([len(arm) + b for _, b in pairs])
     rng = np.random.default_rng(seed)
     differences, retentions = [], []
-    for f1 in _bootstrap_f1(runs, iterations, rng):
+    for f1 in _bootstrap_f1(runs, iterations, rng, metric):
         drawn = _draw_counts(rng, len(f1), len(pairs))
         arm_f1 = (drawn * f1[:, arm_index]).sum(axis=1) / len(pairs)
         baseline_f1 = (drawn * f1[:, baseline_index]).sum(axis=1) / len(pairs)
@@ -164,8 +175,10 @@ def paired_difference(
     )
 
 
-def _bootstrap_f1(runs: list[DocumentPredictions], iterations: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Macro-F1 of every run on each document resample, as (chunk iterations x runs) blocks.
+def _bootstrap_f1(
+    runs: list[DocumentPredictions], iterations: int, rng: np.random.Generator, metric: Metric
+) -> Iterator[np.ndarray]:
+    """``metric`` of every run on each document resample, as (chunk iterations x runs) blocks.
 
     Columns hold gold, then each run's tp and predicted indicators; fp = predicted - tp and
     fn = gold - tp. Counts are integers below 2**24, so float32 products are exact and identical
@@ -179,7 +192,11 @@ def _bootstrap_f1(runs: list[DocumentPredictions], iterations: int, rng: np.rand
         weights = _draw_counts(rng, min(CHUNK, iterations - start), documents).astype(np.float32)
         counts = (weights @ indicators).astype(np.float64).reshape(len(weights), 1 + 2 * len(runs), labels)
         gold_count, tp, predicted = counts[:, :1], counts[:, 1::2], counts[:, 2::2]
-        yield macro_f1_from_counts(tp, predicted - tp, gold_count - tp, multi_label=runs[0].multi_label)
+        fp, fn = predicted - tp, gold_count - tp
+        if metric == "micro_f1":
+            yield micro_f1_from_counts(tp, fp, fn)
+        else:
+            yield macro_f1_from_counts(tp, fp, fn, multi_label=runs[0].multi_label)
 
 
 def _draw_counts(rng: np.random.Generator, iterations: int, items: int) -> np.ndarray:

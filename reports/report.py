@@ -55,6 +55,10 @@ def log_to_wandb(rows: list[ModelRow], figures: list[Path], folder: Path, projec
         "difference",
         "difference_low",
         "difference_high",
+        "micro_f1_mean",
+        "micro_difference",
+        "micro_difference_low",
+        "micro_difference_high",
     ]
     # wandb types the names as list[str | int]; a list of str is one (it only reads them)
     table = wandb.Table(columns=cast("list[str | int]", columns), data=[[getattr(r, c) for c in columns] for r in rows])

@@ -50,6 +50,10 @@ class DocumentPredictions:
         """The run's test macro-F1, as torchmetrics reported it."""
         return macro_f1(self.gold, self.predicted, multi_label=self.multi_label)
 
+    def micro_f1(self) -> float:
+        """The run's test micro-F1 (accuracy on single-label data), as torchmetrics reported it."""
+        return micro_f1(self.gold, self.predicted)
+
     def save(self, path: str | Path) -> None:
         """Write the file atomically, so a killed run never leaves half of one."""
         with atomic_write(path, mode="wb") as f:
@@ -126,8 +130,13 @@ def macro_f1(gold: np.ndarray, predicted: np.ndarray, *, multi_label: bool) -> f
     return float(macro_f1_from_counts(*label_counts(gold, predicted), multi_label=multi_label))
 
 
+def micro_f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """Micro-F1 from per-label counts summed over the last axis (labels); leading axes are kept."""
+    tp, fp, fn = (np.asarray(x, dtype=np.float64).sum(axis=-1) for x in (tp, fp, fn))
+    denominator = 2 * tp + fp + fn
+    return np.divide(2 * tp, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+
+
 def micro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:
     """torchmetrics' micro-F1; on one-hot rows this is accuracy, as MulticlassF1Score's micro is."""
-    tp, fp, fn = (x.sum() for x in label_counts(gold, predicted))
-    denominator = 2 * tp + fp + fn
-    return float(2 * tp / denominator) if denominator else 0.0
+    return float(micro_f1_from_counts(*label_counts(gold, predicted)))

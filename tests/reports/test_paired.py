@@ -123,3 +123,29 @@ def test_an_arm_on_a_subset_of_the_baselines_seeds_is_compared_on_those_seeds_on
     result = paired_difference(arm, baseline, iterations=200)
     assert result.baseline_mean == pytest.approx(baseline[1][1].macro_f1())
     assert result.difference == pytest.approx(arm[0][1].macro_f1() - baseline[1][1].macro_f1())
+
+
+def multi_label_run(predicted: np.ndarray, gold: np.ndarray) -> DocumentPredictions:
+    return DocumentPredictions(IDS, gold, predicted, [f"l{k}" for k in range(gold.shape[1])], multi_label=True)
+
+
+def test_micro_and_macro_f1_can_rank_two_models_oppositely_and_each_interval_says_so():
+    rng = np.random.default_rng(3)
+    gold = np.column_stack([rng.random(len(IDS)) < 0.8] + [rng.random(len(IDS)) < 0.05 for _ in range(4)])
+    frequent_only = gold.copy()
+    frequent_only[:, 1:] = False  # right on the frequent label, never predicts a rare one
+    rare_too = gold.copy()
+    rare_too[:, 0] ^= rng.random(len(IDS)) < 0.3  # every rare label right, the frequent one often wrong
+    arm = [(s, multi_label_run(frequent_only, gold)) for s in (1, 2, 3)]
+    baseline = [(s, multi_label_run(rare_too, gold)) for s in (1, 2, 3)]
+    macro = paired_difference(arm, baseline, iterations=300)
+    micro = paired_difference(arm, baseline, iterations=300, metric="micro_f1")
+    assert macro.significant and macro.interval[1] < 0
+    assert micro.significant and micro.interval[0] > 0
+    assert micro.difference == pytest.approx(arm[0][1].micro_f1() - baseline[0][1].micro_f1())
+
+
+def test_an_unknown_metric_is_refused_by_name():
+    arm = arm_of({1: 0.5})
+    with pytest.raises(ValueError, match="macro_f1 or micro_f1"):
+        paired_difference(arm, arm, metric="accuracy")  # type: ignore[arg-type]

@@ -56,8 +56,8 @@ def test_table3_means_std_and_retention():
     assert topic128.time_total_s == 60 and topic128.co2_paper_eq_g == 12
     assert topic64.seeds == 1 and topic64.f1_std == 0.0
     table = to_markdown(rows)
-    assert "| 0.940 ± 0.014 | 0.970 | - | 103.30% |" in table  # no predictions saved: no interval
-    assert "| r8 | TopicBERT-64 | 1 | - | - | - | - | - | - | - | 0.890 ± 0.000 | - | - | 97.80% |" in table
+    assert "| 0.940 ± 0.014 | 0.970 | - | - | 103.30% |" in table  # no predictions saved: no interval
+    assert "| r8 | TopicBERT-64 | 1 | - | - | - | - | - | - | - | 0.890 ± 0.000 | - | - | - | 97.80% |" in table
 
 
 def test_model_order_is_the_papers():
@@ -144,23 +144,33 @@ def write_run(folder, model, seed, predicted, gold, **fields):
     decisions.save(folder / "test_predictions.npz")
     base = {"dataset": "r8", "model": model, "seed": seed, "status": "complete"}
     base |= {"test_predictions": "test_predictions.npz", "test_macro_f1": decisions.macro_f1()}
+    base |= {"micro": float(np.mean(gold == predicted))}  # the accuracy, to check micro-F1 against
     (folder / "results.json").write_text(json.dumps(base | fields))
+
+
+SEEDS = (1, 2, 3)
 
 
 def test_rows_get_a_paired_interval_against_the_baseline_and_the_better_arm_is_significant(tmp_path):
     rng = np.random.default_rng(0)
     gold = rng.integers(0, 3, 600)
-    for seed in (1, 2, 3):
+    for seed in SEEDS:
         noisy = np.where(rng.random(600) < 0.5, rng.integers(0, 3, 600), gold)  # about 67% right
         write_run(tmp_path / f"weak{seed}", "Weak", seed, noisy, gold, budget="steps=100,evaluations=10")
         nearly = np.where(rng.random(600) < 0.05, rng.integers(0, 3, 600), gold)  # about 97% right
         write_run(tmp_path / f"strong{seed}", "Strong", seed, nearly, gold, budget="steps=100,evaluations=10")
-    rows = {r.model: r for r in summarize(load_results([tmp_path]), baseline="Weak")}
+    results = load_results([tmp_path])
+    rows = {r.model: r for r in summarize(results, baseline="Weak")}
     strong = rows["Strong"]
     assert strong.difference == pytest.approx(strong.f1_mean - rows["Weak"].f1_mean)
     assert 0 < strong.difference_low < strong.difference < strong.difference_high and strong.significant
     assert strong.retention_low < strong.retention < strong.retention_high
     assert rows["Weak"].difference is None and strong.budget == "steps=100,evaluations=10"
+    # single-label micro-F1 is accuracy: its paired difference is the accuracy gap, with its own interval
+    accuracy = {name: np.mean([r["micro"] for r in results if r["model"] == name]) for name in ("Weak", "Strong")}
+    assert strong.micro_difference == pytest.approx(accuracy["Strong"] - accuracy["Weak"])
+    assert 0 < strong.micro_difference_low < strong.micro_difference < strong.micro_difference_high
+    assert strong.micro_significant and rows["Weak"].micro_difference is None
     assert " *" in to_markdown(list(rows.values()))
 
 
