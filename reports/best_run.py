@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jsonargparse import CLI
 
-from reports.runs import read_results
+from reports.runs import read_results, results_files
 from utils.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def candidates(root: Path, model: str) -> list[dict]:
     """Every finished run under ``root`` whose model label matches the pattern, best dev first."""
     found = []
-    for path in sorted(root.glob("**/results.json")):
+    for path in results_files(root):
         results = read_results(path.parent)
         if (
             not results

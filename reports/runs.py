@@ -15,6 +15,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def results_files(root: Path) -> list[Path]:
+    """Every run's ``results.json`` under ``root``, but not the copy W&B keeps in its own run folder
+    (``wandb/<run>/files/``), which is the same run again."""
+    return sorted(f for f in root.rglob("results.json") if "wandb" not in f.relative_to(root).parts)
+
+
 def read_results(folder: Path) -> dict | None:
     try:
         return json.loads((folder / "results.json").read_text())

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from reports.paired import Comparison, paired_difference
+from reports.runs import results_files
 from utils.files import atomic_write
 from utils.predictions import DocumentPredictions
 
@@ -68,8 +69,7 @@ def load_results(paths: Sequence[str | Path], complete_only: bool = True) -> lis
     """Every ``results.json`` under the given files or folders (finished runs only by default)."""
     found = []
     for path in map(Path, paths):
-        # W&B keeps a copy of each run's results.json in its own run folder: not another run
-        files = [path] if path.is_file() else sorted(f for f in path.rglob("results.json") if "wandb" not in f.parts)
+        files = [path] if path.is_file() else results_files(path)
         for file in files:
             try:
                 result = json.loads(file.read_text())

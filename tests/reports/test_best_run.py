@@ -33,3 +33,13 @@ def test_no_finished_match_names_the_fix_and_writes_nothing(tmp_path):
     with pytest.raises(SystemExit, match="finish the study first"):
         best_run(str(tmp_path), model="TopicBERT-*", out=str(tmp_path / "choice.json"))
     assert not (tmp_path / "choice.json").exists()
+
+
+def test_the_copy_of_results_json_that_wandb_keeps_is_not_a_second_candidate(tmp_path):
+    write_run(tmp_path / "TopicBERT-512/config/seed1", "TopicBERT-512", dev=0.95, test=0.90)
+    copy = tmp_path / "TopicBERT-512/wandb/offline-run-1/files"
+    copy.mkdir(parents=True)
+    (copy / "results.json").write_text((tmp_path / "TopicBERT-512/config/seed1/results.json").read_text())
+    best_run(str(tmp_path), model="TopicBERT-*", out=str(tmp_path / "choice.json"))
+    record = json.loads((tmp_path / "choice.json").read_text())
+    assert [c["run"] for c in record["candidates"]] == [str(tmp_path / "TopicBERT-512/config/seed1")]
