@@ -25,6 +25,8 @@ bench=benchmarks/$dataset-kd
 logits=$out/teacher-logits.npz
 export PYTHONUNBUFFERED=1
 list() { local IFS=,; echo "[$*]"; }  # a YAML flow list of the arguments
+lower() { tr '[:upper:]' '[:lower:]' <<< "$1"; }
+publish() { rm -rf "${2:?}" && mkdir -p "$2" && cp -r "$1"/. "$2" && rm -rf "$2/wandb"; }  # a report, W&B files left out
 case $dataset in
 r8)
   teacher_configs=(configs/topicbert.yaml)
@@ -85,15 +87,20 @@ for family in logreg kimcnn bilstm; do
      overrides: [--data.teacher_logits, $logits]}]" \
     --budget.steps "$steps" --budget.evaluations 8 --search "{lr: ${grid[$family]}}" --seeds '[1,2,3]' \
     --baseline "$name" --out "$out/$family"
-  rm -rf "${bench:?}/$family" && cp -r "$out/$family/report" "$bench/$family"
+  publish "$out/$family/report" "$bench/$family"
   for arm in "$name" "KD-$name"; do
     choice=$out/$family/search/$arm/choice.json
-    cp "$choice" "$bench/$family/search_$(echo "$arm" | tr '[:upper:]' '[:lower:]').json"
+    cp "$choice" "$bench/$family/search_$(lower "$arm").json"
     setting=$($python -c "import json, sys; from reports.compare import settings_name; \
 print(settings_name(json.load(open(sys.argv[1]))['chosen']))" "$choice")
     chosen+=("$out/$family/runs/$arm/$setting")
+    mkdir -p "$bench/$family/results"
+    for run in "$out/$family/runs/$arm/$setting"/seed*/results.json; do
+      cp "$run" "$bench/$family/results/$(lower "$arm")-$(basename "$(dirname "$run")").json"
+    done
   done
 done
 
 $python -m reports.report "$(list "$(field run)" "${chosen[@]}" "$out/baselines/$dataset")" --baseline "$(field model)" \
-  --out "$bench"
+  --out "$out/report"
+for f in "$out"/report/table3.* "$out"/report/pareto_*.png; do cp "$f" "$bench/"; done
