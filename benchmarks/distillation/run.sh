@@ -30,14 +30,14 @@ publish() { rm -rf "${2:?}" && mkdir -p "$2" && cp -r "$1"/. "$2" && rm -rf "$2/
 case $dataset in
 r8)
   teacher_configs=(configs/topicbert.yaml)
-  student_extra=()
+  student_extra=() student_args=()
   steps=2496 dev_size=500
   baselines=(--nvdm_checkpoint "$out/nvdm/version_0/checkpoints/best.ckpt")
   teachers=runs/compare/r8-grid/runs
   ;;
 reuters21578)
   teacher_configs=(configs/topicbert.yaml configs/reuters.yaml)
-  student_extra=(configs/students/reuters.yaml)
+  student_extra=(configs/students/reuters.yaml) student_args=(--overrides '[--model.init_args.threshold_tuning, per_class]')
   steps=1760 dev_size=0.1
   baselines=(--models '[tfidf-lr, tfidf-svm]')
   teachers=$out/teacher/runs
@@ -86,7 +86,7 @@ for family in logreg kimcnn bilstm; do
     {name: KD-$name, configs: $(list "${plain[@]}" configs/distill/student.yaml),
      overrides: [--data.teacher_logits, $logits]}]" \
     --budget.steps "$steps" --budget.evaluations 8 --search "{lr: ${grid[$family]}}" --seeds '[1,2,3]' \
-    --baseline "$name" --out "$out/$family"
+    --baseline "$name" "${student_args[@]}" --out "$out/$family"
   publish "$out/$family/report" "$bench/$family"
   for arm in "$name" "KD-$name"; do
     choice=$out/$family/search/$arm/choice.json
