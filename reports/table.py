@@ -115,13 +115,17 @@ def baseline_first(rows: list[ModelRow], baseline: str) -> list[ModelRow]:
 
 
 def test_predictions(runs: list[dict]) -> list[tuple[int, DocumentPredictions]] | None:
-    """Every run's per-document test decisions, or None when one of them has none."""
+    """Every run's per-document test decisions, or None when one of them has none (a run from before
+    they were written, or a study kept without them)."""
     found = []
     for run in runs:
         name = run.get("test_predictions")
-        if not name:
+        path = Path(run["results_file"]).parent / name if name else None
+        if path is None or not path.is_file():
+            model, seed = run.get("model"), run.get("seed")
+            log.warning("%s seed %s: no test predictions (%s), so no paired interval.", model, seed, path)
             return None
-        found.append((int(run.get("seed", 0)), DocumentPredictions.load(Path(run["results_file"]).parent / name)))
+        found.append((int(run.get("seed", 0)), DocumentPredictions.load(path)))
     return found
 
 

@@ -4,7 +4,7 @@
 #   bash benchmarks/distillation/run.sh r8            # resumable: each step skips what is finished
 #   bash benchmarks/distillation/run.sh reuters21578
 #
-# 1. the teacher: R8 takes the best TopicBERT checkpoint of the R8 grid (runs/compare/r8-grid) by dev
+# 1. the teacher: R8 takes the best TopicBERT run of the R8 grid (benchmarks/r8-grid/study) by dev
 #    alone; Reuters fits TopicBERT-512 once (seed 1, 4 epochs, its best-by-dev epoch kept);
 # 2. it labels the transfer set (train + 3 augmented copies), then its diagnostics;
 # 3. baselines, C chosen on dev: R8 tf-idf LR/SVM, BERT-Avg and BERT-Avg+DTR (an NVDM pretrained on
@@ -14,61 +14,90 @@
 #    R8 2,496 steps (32 epochs of train = 8 epochs of the 4x transfer set, the students' configs);
 #    Reuters 1,760 steps (16 epochs of train = 4 of the transfer set, halved to fit 2 CPU cores);
 # 5. one report of students, teacher and baselines against the teacher (also logged to W&B).
-# Runs go to runs/compare/<dataset>-kd, tables and fronts to benchmarks/<dataset>-kd.
+#
+# Everything lands in benchmarks/<dataset>-kd and is committed as it lands: each run's results.json
+# and test predictions, the dev choices, the teacher's logits and the reports. Checkpoints and logs
+# are not (.gitignore), so a fresh clone resumes from the committed runs; when the teacher's
+# checkpoint is gone before its logits were written, its run is fitted again (same configs, budget
+# and seed) and must reproduce the dev score it was chosen by.
 # Run nothing else beside it: its times and energy would be wrong.
 set -euo pipefail
 dataset=${1:?usage: run.sh r8|reuters21578}
 cd "$(dirname "$0")/../.."
 python=${PYTHON:-python}
-out=runs/compare/$dataset-kd
-bench=benchmarks/$dataset-kd
+out=benchmarks/$dataset-kd
 logits=$out/teacher-logits.npz
 export PYTHONUNBUFFERED=1
 list() { local IFS=,; echo "[$*]"; }  # a YAML flow list of the arguments
-lower() { tr '[:upper:]' '[:lower:]' <<< "$1"; }
-publish() { rm -rf "${2:?}" && mkdir -p "$2" && cp -r "$1"/. "$2" && rm -rf "$2/wandb"; }  # a report, W&B files left out
+json() { $python -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+declare -A teacher_configs
 case $dataset in
 r8)
-  teacher_configs=(configs/topicbert.yaml)
+  teacher_configs=(  # the grid's arms
+    [TopicBERT-512]="configs/topicbert.yaml"
+    [TopicBERT-256]="configs/topicbert.yaml configs/paper/p2.yaml"
+    [TopicBERT-128]="configs/topicbert.yaml configs/paper/p4.yaml"
+    [TopicBERT-64]="configs/topicbert.yaml configs/paper/p8.yaml"
+  )
+  teacher_budget=(--budget.epochs 2)
+  teachers=benchmarks/r8-grid/study/runs
   student_extra=() student_args=()
   steps=2496 dev_size=500
   baselines=(--nvdm_checkpoint "$out/nvdm/version_0/checkpoints/best.ckpt")
-  teachers=runs/compare/r8-grid/runs
   ;;
 reuters21578)
-  teacher_configs=(configs/topicbert.yaml configs/reuters.yaml)
+  teacher_configs=([TopicBERT-512]="configs/topicbert.yaml configs/reuters.yaml")
+  teacher_budget=(--budget.epochs 4)
+  teachers=$out/teacher/runs
   student_extra=(configs/students/reuters.yaml) student_args=(--overrides '[--model.init_args.threshold_tuning, per_class]')
   steps=1760 dev_size=0.1
   baselines=(--models '[tfidf-lr, tfidf-svm]')
-  teachers=$out/teacher/runs
-  $python -m reports.compare "[{name: TopicBERT-512, configs: $(list "${teacher_configs[@]}")}]" \
-    --budget.epochs 4 --seeds '[1]' --out "$out/teacher"
+  # shellcheck disable=SC2086 # the configs are one word each
+  $python -m reports.compare "[{name: TopicBERT-512, configs: $(list ${teacher_configs[TopicBERT-512]})}]" \
+    "${teacher_budget[@]}" --seeds '[1]' --out "$out/teacher"
   ;;
 *)
   echo "unknown dataset $dataset: r8 or reuters21578" >&2
   exit 2
   ;;
 esac
-mkdir -p "$out" "$bench"
+mkdir -p "$out"
 
-teacher=$($python -m reports.best_run "$teachers" --model 'TopicBERT-*' --out "$bench/teacher.json")
-field() { $python -c "import json, sys; print(json.load(open(sys.argv[1]))['chosen'][sys.argv[2]])" "$bench/teacher.json" "$1"; }
+$python -m reports.best_run "$teachers" --model 'TopicBERT-*' --out "$out/teacher.json" > /dev/null
+chosen() { $python -c "import json, sys; print(json.load(open(sys.argv[1]))['chosen'][sys.argv[2]])" "$out/teacher.json" "$1"; }
+model=$(chosen model) seed=$(chosen seed)
+teacher=$(chosen best_checkpoint) teacher_run=$(chosen run)
+refit=$out/teacher-refit/runs/$model/config/seed$seed
+if [ ! -f "$logits" ] && [ ! -f "$teacher" ] && [ ! -f "$refit/results.json" ]; then
+  echo "the checkpoint of $model seed $seed is not kept: fitting that run again"
+  # shellcheck disable=SC2086
+  $python -m reports.compare "[{name: $model, configs: $(list ${teacher_configs[$model]})}]" \
+    "${teacher_budget[@]}" --seeds "[$seed]" --out "$out/teacher-refit"
+fi
+if [ -f "$refit/results.json" ]; then  # the refit stands in for the chosen run, and must be the same model
+  want=$(chosen best_val_macro_f1) got=$(json "$refit/results.json" best_val_macro_f1)
+  if ! $python -c "import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 1e-4)" "$want" "$got"; then
+    echo "the refit of $model seed $seed has dev macro-F1 $got, not $want: not the chosen model" >&2
+    exit 1
+  fi
+  teacher=$(json "$refit/results.json" best_checkpoint) teacher_run=$refit
+fi
 if [ ! -f "$logits" ]; then
   echo "teacher predict on the transfer set: $teacher"
   configs=()
-  for c in "${teacher_configs[@]}" configs/distill/teacher.yaml; do configs+=(--config "$c"); done
+  for c in ${teacher_configs[$model]} configs/distill/teacher.yaml; do configs+=(--config "$c"); done
   $python cli.py predict "${configs[@]}" --ckpt_path "$teacher" --trainer.callbacks.init_args.output_path "$logits" \
     --run.root "$out" --run.name teacher-predict > "$out/teacher-predict.log" 2>&1
 fi
-$python -m reports.teacher_diagnostics --logits "$logits" --dataset "$dataset" --dev_size "$dev_size" \
-  --teacher_checkpoint "$teacher" --out "$bench"
+$python -m reports.teacher_diagnostics --logits "$logits" --dataset "$dataset" --dev_size "$dev_size" --out "$out"
 
-if [ "$dataset" = r8 ] && [ ! -f "$out/nvdm/version_0/checkpoints/best.ckpt" ]; then
-  echo "NVDM pretraining for BERT-Avg+DTR"
-  $python cli.py fit --config configs/nvdm.yaml --run.root "$out" --run.name nvdm --run.version version_0 \
-    > "$out/nvdm.log" 2>&1
-fi
 if [ ! -f "$out/baselines/$dataset/tfidf-svm/results.json" ]; then
+  if [ "$dataset" = r8 ] && [ ! -f "$out/nvdm/version_0/checkpoints/best.ckpt" ]; then
+    echo "NVDM pretraining for BERT-Avg+DTR"
+    rm -rf "$out/nvdm"
+    $python cli.py fit --config configs/nvdm.yaml --run.root "$out" --run.name nvdm --run.version version_0 \
+      > "$out/nvdm.log" 2>&1
+  fi
   $python -m reports.baselines --dataset "$dataset" --dev_size "$dev_size" "${baselines[@]}" --out "$out/baselines"
 fi
 
@@ -78,7 +107,7 @@ declare -A grid=(
   [bilstm]='[3.0e-4, 1.0e-3, 3.0e-3]'
 )
 declare -A label=([logreg]=LogReg [kimcnn]=KimCNN [bilstm]=BiLSTM)
-chosen=()
+students=()
 for family in logreg kimcnn bilstm; do
   name=${label[$family]}
   plain=("configs/students/$family.yaml" "${student_extra[@]}")
@@ -87,20 +116,12 @@ for family in logreg kimcnn bilstm; do
      overrides: [--data.teacher_logits, $logits]}]" \
     --budget.steps "$steps" --budget.evaluations 8 --search "{lr: ${grid[$family]}}" --seeds '[1,2,3]' \
     --baseline "$name" "${student_args[@]}" --out "$out/$family"
-  publish "$out/$family/report" "$bench/$family"
   for arm in "$name" "KD-$name"; do
-    choice=$out/$family/search/$arm/choice.json
-    cp "$choice" "$bench/$family/search_$(lower "$arm").json"
     setting=$($python -c "import json, sys; from reports.compare import settings_name; \
-print(settings_name(json.load(open(sys.argv[1]))['chosen']))" "$choice")
-    chosen+=("$out/$family/runs/$arm/$setting")
-    mkdir -p "$bench/$family/results"
-    for run in "$out/$family/runs/$arm/$setting"/seed*/results.json; do
-      cp "$run" "$bench/$family/results/$(lower "$arm")-$(basename "$(dirname "$run")").json"
-    done
+print(settings_name(json.load(open(sys.argv[1]))['chosen']))" "$out/$family/search/$arm/choice.json")
+    students+=("$out/$family/runs/$arm/$setting")
   done
 done
 
-$python -m reports.report "$(list "$(field run)" "${chosen[@]}" "$out/baselines/$dataset")" --baseline "$(field model)" \
+$python -m reports.report "$(list "$teacher_run" "${students[@]}" "$out/baselines/$dataset")" --baseline "$model" \
   --out "$out/report"
-for f in "$out"/report/table3.* "$out"/report/pareto_*.png; do cp "$f" "$bench/"; done

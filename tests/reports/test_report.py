@@ -174,6 +174,20 @@ def test_rows_get_a_paired_interval_against_the_baseline_and_the_better_arm_is_s
     assert " *" in to_markdown(list(rows.values()))
 
 
+def test_a_run_whose_predictions_file_is_gone_leaves_its_rows_without_an_interval(tmp_path, caplog):
+    """A study kept without its per-document predictions still gives mean ± std, never a stale interval."""
+    gold = np.arange(60) % 3
+    for seed in SEEDS:
+        write_run(tmp_path / f"base{seed}", "Base", seed, gold, gold)
+        write_run(tmp_path / f"arm{seed}", "Arm", seed, np.roll(gold, seed), gold)
+    (tmp_path / "base2" / "test_predictions.npz").unlink()
+    with caplog.at_level("WARNING"):
+        rows = {r.model: r for r in summarize(load_results([tmp_path]), baseline="Base")}
+    assert rows["Arm"].difference is None and rows["Arm"].micro_difference is None
+    assert rows["Arm"].f1_mean < rows["Base"].f1_mean == pytest.approx(1.0) and rows["Arm"].seeds == 3
+    assert any("Base seed 2: no test predictions" in r.message for r in caplog.records)
+
+
 def test_report_warns_in_the_table_and_on_the_console_when_budgets_or_dev_splits_differ(tmp_path, caplog):
     gold = np.arange(30) % 3
     write_run(tmp_path / "a", "LogReg", 1, gold, gold, budget="epochs=20", dev_fingerprint="aaaa")
