@@ -5,7 +5,12 @@ from __future__ import annotations
 import statistics
 import time
 
+import torch
+
 from callbacks.telemetry import ClockedCallback
+from utils.hardware import measured_matmul_tflops
+
+PROBE_SIZE = 1024  # a 2-GFLOP fp32 product: well under a second on two CPU cores
 
 
 class EpochTimer(ClockedCallback):
@@ -34,8 +39,10 @@ class EpochTimer(ClockedCallback):
         self.fit_start: float | None = None
         self.total_s: float | None = None
         self.earlier_s = 0.0  # training time of the runs this one resumed
+        self.machine_tflops: float | None = None
 
     def on_train_start(self, trainer, pl_module) -> None:
+        self.machine_tflops = measured_matmul_tflops(pl_module.device, torch.float32, size=PROBE_SIZE)
         super().on_train_start(trainer, pl_module)
         self.fit_start = time.perf_counter()
         self.total_s = None
@@ -86,6 +93,7 @@ class EpochTimer(ClockedCallback):
             "time_epoch_mean_s": statistics.fmean(self.epoch_times) if self.epoch_times else None,
             "time_total_s": total,
             "time_batch_mean_s": self.timed_s / self.timed_batches if self.timed_batches else None,
+            "machine_fp32_tflops": self.machine_tflops,
         }
 
     def state_dict(self) -> dict:

@@ -212,7 +212,26 @@ def comparability_warnings(results: list[dict]) -> list[str]:
             if len(set(values.values())) > 1:
                 listed = "; ".join(f"{model}: {_short(v)}" for model, v in values.items())
                 warnings.append(f"{dataset}: rows differ in {what}, so they are not one comparison ({listed}).")
+        warnings += machine_speed_warning(dataset, groups)
     return warnings
+
+
+MACHINE_SPREAD = 1.15  # fastest over slowest measured machine beyond which times are not one comparison
+
+
+def machine_speed_warning(dataset: str, groups: dict[str, list[dict]]) -> list[str]:
+    """A line when the runs (any row, any seed) were timed on machines whose measured fp32 matmul
+    rates differ by more than ``MACHINE_SPREAD``: one hardware name can hide hosts of different speed."""
+    speeds = {m: [r["machine_fp32_tflops"] for r in runs if r.get("machine_fp32_tflops")] for m, runs in groups.items()}
+    speeds = {m: v for m, v in speeds.items() if v}
+    every = [v for values in speeds.values() for v in values]
+    if not every or max(every) <= MACHINE_SPREAD * min(every):
+        return []
+    listed = "; ".join(f"{m}: {1000 * min(v):.0f}-{1000 * max(v):.0f} GFLOP/s" for m, v in speeds.items())
+    return [
+        f"{dataset}: runs were timed on machines {max(every) / min(every):.2f}x apart in measured fp32 matmul "
+        f"speed, so their times, energy and CO2 are not one comparison ({listed})."
+    ]
 
 
 def _short(value: str) -> str:

@@ -62,6 +62,7 @@ def test_times_are_consistent(telemetry_run):
     assert results["time_epoch_mean_s"] == pytest.approx(sum(epochs) / 3)
     assert results["time_total_s"] >= sum(epochs)  # the total also covers validation
     assert results["time_batch_mean_s"] < max(epochs)
+    assert 1e-3 < results["machine_fp32_tflops"] < 100  # a CPU's fp32 matmul rate, in TFLOP/s
     assert column(rows, "time_epoch_s") == pytest.approx(epochs)
 
 

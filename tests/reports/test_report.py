@@ -203,6 +203,16 @@ def test_report_warns_in_the_table_and_on_the_console_when_budgets_or_dev_splits
     assert sum("rows differ" in r.message for r in caplog.records) == 2
 
 
+def test_runs_timed_on_machines_of_different_speed_are_flagged():
+    fast, slow = {"machine_fp32_tflops": 0.15}, {"machine_fp32_tflops": 0.10}
+    results = [result("A", 1, 0.9, 1, 1) | fast, result("A", 2, 0.9, 1, 1) | slow, result("B", 1, 0.8, 1, 1) | fast]
+    (warning,) = comparability_warnings(results)
+    assert "1.50x apart" in warning and "A: 100-150 GFLOP/s" in warning and "B: 150-150 GFLOP/s" in warning
+    results[1] = results[1] | {"machine_fp32_tflops": 0.14}  # within the spread of one machine
+    assert comparability_warnings(results) == []
+    assert comparability_warnings([result("A", 1, 0.9, 1, 1), result("B", 1, 0.9, 1, 1) | slow]) == []
+
+
 def test_equal_budgets_and_splits_give_no_warning():
     same = {"budget": "steps=10,evaluations=2", "dev_fingerprint": "x", "cost_setup": {"pue": 1.0}}
     results = [result("A", 1, 0.9, 1, 1) | same, result("B", 1, 0.8, 1, 1) | same, result("C", 1, 0.8, 1, 1)]
