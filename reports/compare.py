@@ -9,7 +9,8 @@
    ``cli.py fit`` key) with ``search_seed``, without a test pass (``--test_after_fit false``); the
    setting with the best dev macro-F1 is the arm's choice (``<out>/search/<arm>/choice.json``).
 2. Runs: every arm fits once per seed at its chosen setting (``<out>/runs/<arm>/<setting>/seed<k>``,
-   e.g. ``lr0.1``), then tests its best-by-dev checkpoint once. A wider grid that moves the choice
+   e.g. ``lr0.1``), then tests its best-by-dev checkpoint once; seed 1 of every arm comes first, so
+   the arms' scored runs are timed side by side. A wider grid that moves the choice
    adds runs at the new setting; the earlier ones are kept but no longer reported.
 3. Report: ``<out>/report`` with mean ± std, paired differences to the baseline arm and their
    intervals, the budget columns, and warnings where rows differ in budget, dev split or cost set-up.
@@ -159,32 +160,36 @@ def compare(
     out_dir = Path(out)
     common = [*budget.arguments(), *overrides]
     failed = 0
-    reported: list[Path] = []  # each arm's runs at its chosen setting (runs at one chosen before are kept)
+    chosen: dict[str, tuple[Arm, Setting]] = {}
     for arm in arms:
         setting: Setting | None = dict(arm.fixed)
         if not arm.fixed and search:
             setting = choose_on_dev(out_dir, arm, search, common, search_seed)
         if setting is None:
             failed += 1
+        else:
+            chosen[arm.name] = (arm, setting)
+    # seed by seed across the arms, so the scored runs of every arm are timed side by side (and an
+    # interrupted study has as many seeds of each)
+    scored = [(seed, arm, setting) for seed in seeds for arm, setting in chosen.values()]
+    for seed, arm, setting in tqdm(scored, desc="runs", unit="run", leave=False):
+        folder = out_dir / "runs" / arm.name / settings_name(setting) / f"seed{seed}"
+        if is_finished(folder):
+            tqdm.write(f"skip  {arm.name} seed {seed}: already finished")
             continue
-        arm_folder = out_dir / "runs" / arm.name / settings_name(setting)
-        reported.append(arm_folder)
-        for seed in tqdm(seeds, desc=f"runs {arm.name}", unit="run", leave=False):
-            folder = arm_folder / f"seed{seed}"
-            if is_finished(folder):
-                tqdm.write(f"skip  {arm.name} seed {seed}: already finished")
-                continue
-            arguments = [*common, *arguments_of(setting), "--seed_everything", str(seed), *arm.overrides]
-            code, minutes = run_fit(folder, arm.configs, arguments)
-            results = read_results(folder) if code == 0 else None
-            if results is None or results.get("status") != "complete":
-                failed += 1
-                tqdm.write(f"FAIL  {arm.name} seed {seed} (exit {code}); see {folder}.log")
-                continue
-            tqdm.write(
-                f"done  {arm.name} seed {seed} ({settings_name(setting)}): best dev macro-F1 "
-                f"{results['best_val_macro_f1']:.4f} in {minutes:.1f} min"
-            )
+        arguments = [*common, *arguments_of(setting), "--seed_everything", str(seed), *arm.overrides]
+        code, minutes = run_fit(folder, arm.configs, arguments)
+        results = read_results(folder) if code == 0 else None
+        if results is None or results.get("status") != "complete":
+            failed += 1
+            tqdm.write(f"FAIL  {arm.name} seed {seed} (exit {code}); see {folder}.log")
+            continue
+        tqdm.write(
+            f"done  {arm.name} seed {seed} ({settings_name(setting)}): best dev macro-F1 "
+            f"{results['best_val_macro_f1']:.4f} in {minutes:.1f} min"
+        )
+    # each arm's runs at its chosen setting (runs at a setting chosen before are kept, not reported)
+    reported = [out_dir / "runs" / arm.name / settings_name(setting) for arm, setting in chosen.values()]
     finished = [read_results(p.parent) or {} for folder in reported for p in sorted(folder.glob("*/results.json"))]
     if any(r.get("status") == "complete" for r in finished):
         label = baseline or next((r["model"] for r in finished if "model" in r), "")

@@ -22,6 +22,7 @@
 # and seed) and must reproduce the dev score it was chosen by.
 # Run nothing else beside it: its times and energy would be wrong.
 set -euo pipefail
+{  # read to the closing brace before anything runs: editing this file mid-study cannot derail it
 dataset=${1:?usage: run.sh r8|reuters21578}
 cd "$(dirname "$0")/../.."
 python=${PYTHON:-python}
@@ -43,7 +44,7 @@ r8)
   teachers=benchmarks/r8-grid/study/runs
   student_extra=() student_args=()
   steps=2496 dev_size=500
-  baselines=(--nvdm_checkpoint "$out/nvdm/version_0/checkpoints/best.ckpt")
+  baselines=(--nvdm_checkpoint "$out/nvdm/version_0/checkpoints/best.ckpt") last_baseline=bert-avg-dtr
   ;;
 reuters21578)
   teacher_configs=([TopicBERT-512]="configs/topicbert.yaml configs/reuters.yaml")
@@ -51,7 +52,7 @@ reuters21578)
   teachers=$out/teacher/runs
   student_extra=(configs/students/reuters.yaml) student_args=(--overrides '[--model.init_args.threshold_tuning, per_class]')
   steps=1760 dev_size=0.1
-  baselines=(--models '[tfidf-lr, tfidf-svm]')
+  baselines=(--models '[tfidf-lr, tfidf-svm]') last_baseline=tfidf-svm
   # shellcheck disable=SC2086 # the configs are one word each
   $python -m reports.compare "[{name: TopicBERT-512, configs: $(list ${teacher_configs[TopicBERT-512]})}]" \
     "${teacher_budget[@]}" --seeds '[1]' --out "$out/teacher"
@@ -91,7 +92,7 @@ if [ ! -f "$logits" ]; then
 fi
 $python -m reports.teacher_diagnostics --logits "$logits" --dataset "$dataset" --dev_size "$dev_size" --out "$out"
 
-if [ ! -f "$out/baselines/$dataset/tfidf-svm/results.json" ]; then
+if [ ! -f "$out/baselines/$dataset/$last_baseline/results.json" ]; then  # they run in one go, this one last
   if [ "$dataset" = r8 ] && [ ! -f "$out/nvdm/version_0/checkpoints/best.ckpt" ]; then
     echo "NVDM pretraining for BERT-Avg+DTR"
     rm -rf "$out/nvdm"
@@ -125,3 +126,5 @@ done
 
 $python -m reports.report "$(list "$teacher_run" "${students[@]}" "$out/baselines/$dataset")" --baseline "$model" \
   --out "$out/report"
+exit
+}

@@ -33,10 +33,13 @@ def test_compare_searches_on_dev_then_runs_seeds_at_the_chosen_rate_and_resumes(
     assert (out / "report/table3.md").is_file()
 
     before = (out / f"runs/plain/{chosen}/seed1/results.json").stat().st_mtime_ns
-    assert compare(arms, **common, overrides=overrides, baseline="LogReg") == 0  # adds the second arm only
+    more = common | {"seeds": [1, 2]}
+    assert compare(arms, **more, overrides=overrides, baseline="LogReg") == 0  # adds the missing runs only
     assert (out / f"runs/plain/{chosen}/seed1/results.json").stat().st_mtime_ns == before
     (decayed,) = (out / "runs/decayed").glob("lr*/seed1/results.json")
     assert json.loads(decayed.read_text())["hparams"]["weight_decay"] == 0.01
+    # seeds go across the arms: the second arm's seed 1 is fitted before the first arm's seed 2
+    assert decayed.stat().st_mtime_ns < (out / f"runs/plain/{chosen}/seed2/results.json").stat().st_mtime_ns
 
 
 def test_a_search_grid_is_every_combination_and_names_its_folders():
