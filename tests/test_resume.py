@@ -283,7 +283,18 @@ def test_a_run_killed_by_sigkill_resumes_to_the_same_weights(tiny_corpus_dir, ti
         torch.testing.assert_close(resumed["state_dict"][name], value, rtol=0, atol=1e-6, msg=name)
 
 
-TIMINGS = ("time", "energy", "co2", "peak_", "docs_per_s", "partitions_per_s", "tokens_per_s", "model_tflops", "mfu")
+TIMINGS = (
+    "time",
+    "energy",
+    "co2",
+    "peak_",
+    "docs_per_s",
+    "partitions_per_s",
+    "tokens_per_s",
+    "model_tflops",
+    "mfu",
+    "machine_",
+)
 
 
 def comparable(results: dict) -> dict:
