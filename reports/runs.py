@@ -7,6 +7,7 @@ the wanted status is skipped, so an interrupted study picks up where it stopped.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -44,7 +45,11 @@ def config_path(config: str) -> Path:
 
 
 def run_fit(folder: Path, configs: list[str], arguments: list[str]) -> tuple[int, float]:
-    """``cli.py fit`` into ``folder`` with its output in ``<folder>.log``: (exit status, minutes)."""
+    """``cli.py fit`` into ``folder`` with its output in ``<folder>.log``: (exit status, minutes).
+
+    Files an unfinished attempt left in ``folder`` (CodeCarbon's appended emissions, checkpoints,
+    metrics) are cleared first, so every file of the run is this fit's own."""
+    shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(ROOT / "cli.py"), "fit"]
     for config in configs:
