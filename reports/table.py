@@ -6,7 +6,8 @@ by a paired bootstrap over seeds and test documents (``reports.paired``), in mac
 (the figure multi-label targets are stated in), and shows what its runs
 consumed (budget, optimiser steps, documents seen, candidate checkpoints) and what reaching 99% of
 their own best dev score cost (time-to-quality). Rows whose budget, dev split or cost set-up differ
-are named in warnings under the table: their figures are not one comparison."""
+are named in warnings under the table, grouped by what they share: only rows of one group are
+one comparison."""
 
 from __future__ import annotations
 
@@ -210,8 +211,11 @@ def comparability_warnings(results: list[dict]) -> list[str]:
             values = {model: _shared([r.get(key) for r in runs]) for model, runs in groups.items()}
             values = {model: v for model, v in values.items() if v != "-"}
             if len(set(values.values())) > 1:
-                listed = "; ".join(f"{model}: {_short(v)}" for model, v in values.items())
-                warnings.append(f"{dataset}: rows differ in {what}, so they are not one comparison ({listed}).")
+                by_value = {v: [m for m, mv in values.items() if mv == v] for v in sorted(set(values.values()))}
+                listed = "; ".join(f"{_short(v)}: {', '.join(models)}" for v, models in by_value.items())
+                warnings.append(
+                    f"{dataset}: rows differ in {what}; only rows of one {what} are one comparison ({listed})."
+                )
         warnings += machine_speed_warning(dataset, groups)
     return warnings
 

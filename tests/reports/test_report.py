@@ -197,8 +197,8 @@ def test_report_warns_in_the_table_and_on_the_console_when_budgets_or_dev_splits
         report([str(tmp_path)], baseline="LogReg", out=str(tmp_path / "out"), wandb_mode="disabled")
     table = (tmp_path / "out" / "table3.md").read_text()
     assert "> **Warning:** r8: rows differ in training budget" in table
-    assert "KD-LogReg: epochs=8" in table and "LogReg: epochs=20" in table
-    assert "rows differ in dev split" in table and "SVM (tf-idf): bbbb" in table
+    assert "(epochs=20: LogReg; epochs=8: KD-LogReg)" in table
+    assert "rows differ in dev split" in table and "(aaaa: KD-LogReg, LogReg; bbbb: SVM (tf-idf))" in table
     assert "cost set-up" not in table  # no row recorded one
     assert sum("rows differ" in r.message for r in caplog.records) == 2
 
