@@ -105,7 +105,7 @@ fi
 declare -A grid=(
   [logreg]='[0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]'
   [kimcnn]='[3.0e-4, 1.0e-3, 3.0e-3, 1.0e-2]'  # 1e-2 added: KimCNN chose 3e-3, the first grid's edge
-  [bilstm]='[3.0e-4, 1.0e-3, 3.0e-3]'
+  [bilstm]='[3.0e-4, 1.0e-3, 3.0e-3, 1.0e-2]'  # 1e-2 added: BiLSTM chose 3e-3, the first grid's edge
 )
 declare -A label=([logreg]=LogReg [kimcnn]=KimCNN [bilstm]=BiLSTM)
 students=()
