@@ -24,11 +24,13 @@ def probabilities_to_logits(probs: torch.Tensor, multi_label: bool, eps: float =
 
 
 def checkpoint_dev_macro_f1(checkpoint: str | Path | None) -> float | None:
-    """The dev macro-F1 a checkpoint was saved with: the ``current_score`` of its ModelCheckpoint state
-    when that callback monitored ``val_macro_f1``; None without a checkpoint or such a callback."""
-    if not checkpoint:
-        return None
-    saved = read_checkpoint(checkpoint)
+    """The dev macro-F1 a checkpoint was saved with; None without a checkpoint."""
+    return saved_dev_macro_f1(read_checkpoint(checkpoint)) if checkpoint else None
+
+
+def saved_dev_macro_f1(saved: dict) -> float | None:
+    """The ``current_score`` of a checkpoint's ModelCheckpoint state when that callback monitored
+    ``val_macro_f1``; None without such a callback."""
     for key, state in (saved.get("callbacks") or {}).items():
         if "Checkpoint{" in key and state.get("monitor") == "val_macro_f1":  # ModelCheckpoint or a subclass
             score = state.get("current_score")
@@ -74,12 +76,14 @@ class TeacherLogitsWriter(DocumentOutputWriter):
             raise RuntimeError(f"Predicted {len(docs)} of {len(ids)} documents; limit_predict_batches must be 1.0.")
         multi_label = bool(getattr(pl_module, "multi_label", False))
         checkpoint = trainer.ckpt_path
+        saved = read_checkpoint(checkpoint) if checkpoint else {}
         teacher = {
             "model": pl_module.run_label(dm),
-            "encoder": pl_module.hparams.get("encoder"),
+            # the name it was trained with: a restored model loads a copy of it from the cache
+            "encoder": (saved.get("hyper_parameters") or {}).get("encoder") or pl_module.hparams.get("encoder"),
             "checkpoint": Path(checkpoint).name if checkpoint else None,
             "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
-            "dev_macro_f1": checkpoint_dev_macro_f1(checkpoint),
+            "dev_macro_f1": saved_dev_macro_f1(saved),
         }
         split = "file" if dm.predict_file else dm.predict_split
         TeacherLogits(

@@ -76,7 +76,7 @@ def teacher(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory) -> Teacher:
     return Teacher(logits, checkpoint)
 
 
-def test_teacher_writes_logits_for_every_transfer_document(teacher, tiny_corpus_dir):
+def test_teacher_writes_logits_for_every_transfer_document(teacher, tiny_corpus_dir, tiny_encoder_dir):
     saved = TeacherLogits.load(teacher.logits)
     train_ids = {json.loads(line)["id"] for line in (tiny_corpus_dir / "train.jsonl").read_text().splitlines()}
     originals = [i for i in saved.ids if "#aug" not in i]
@@ -88,6 +88,7 @@ def test_teacher_writes_logits_for_every_transfer_document(teacher, tiny_corpus_
     assert saved.split == "transfer" and saved.teacher["model"] == "TopicBERT-16"
     assert saved.teacher["checkpoint"] == Path(teacher.checkpoint).name
     assert len(saved.teacher["checkpoint_sha256"]) == 16
+    assert saved.teacher["encoder"] == str(tiny_encoder_dir)  # the name it was trained with, not its cached copy
 
 
 @pytest.mark.parametrize("student", ["bilstm", "kimcnn", "logreg"])
