@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import torch
@@ -69,6 +70,9 @@ class TeacherLogitsWriter(DocumentOutputWriter):
 
     default_name = "teacher_logits.npz"
 
+    def on_predict_start(self, trainer, pl_module) -> None:
+        self.started = time.perf_counter()  # labelling is part of what a distilled student costs
+
     def write(self, trainer, pl_module, path, docs, probs, topic) -> None:
         dm = trainer.datamodule
         ids = dm.documents("predict").ids
@@ -84,6 +88,7 @@ class TeacherLogitsWriter(DocumentOutputWriter):
             "checkpoint": Path(checkpoint).name if checkpoint else None,
             "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
             "dev_macro_f1": saved_dev_macro_f1(saved),
+            "labelling_time_s": round(time.perf_counter() - self.started, 1),
         }
         split = "file" if dm.predict_file else dm.predict_split
         TeacherLogits(

@@ -124,6 +124,10 @@ def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _seconds(value: float | None) -> str:
+    return "an unrecorded time (a file from before labelling was timed)" if value is None else f"{value:.0f} s"
+
+
 def to_markdown(report: dict) -> str:
     """The report as a markdown page: a header, then one table row per class and one overall."""
     teacher = report["teacher"]
@@ -135,6 +139,8 @@ def to_markdown(report: dict) -> str:
         f"(dev_size {report['dev_size']}, seed {report['seed']}); prediction: {rule}.",
         "",
         f"Teacher dev macro-F1: {dev_score_text(teacher)}",
+        "",
+        f"Labelling the {report['documents']} documents took {_seconds(teacher.get('labelling_time_s'))}.",
         "",
         "| class | " + " | ".join(f"{n} | agreement | p(gold)" for n in SPLITS.values()) + " |",
         "|---|" + "---:|---:|---:|" * len(SPLITS),
@@ -194,6 +200,7 @@ def teacher_diagnostics(
         "seed": seed,
         "multi_label": saved.multi_label,
         "label_names": saved.label_names,
+        "documents": len(saved.ids),
         "teacher": saved.teacher,
         "teacher_dev_macro_f1": saved.teacher.get("dev_macro_f1"),
         "splits": {

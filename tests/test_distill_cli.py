@@ -89,6 +89,7 @@ def test_teacher_writes_logits_for_every_transfer_document(teacher, tiny_corpus_
     assert saved.teacher["checkpoint"] == Path(teacher.checkpoint).name
     assert len(saved.teacher["checkpoint_sha256"]) == 16
     assert saved.teacher["encoder"] == str(tiny_encoder_dir)  # the name it was trained with, not its cached copy
+    assert saved.teacher["labelling_time_s"] > 0
 
 
 @pytest.mark.parametrize("student", ["bilstm", "kimcnn", "logreg"])

@@ -75,6 +75,7 @@ def test_single_label_figures_per_class_for_originals_and_copies(tiny_corpus_dir
 
     printed = capsys.readouterr().out
     assert "Teacher dev macro-F1: 0.7500" in printed
+    assert f"Labelling the {2 * TRAIN_DOCS} documents took an unrecorded time" in printed  # a planted file has none
     assert f"| sport | {counts['sport']} | 1.000 | 0.800 | {counts['sport']} | 0.000 | 0.200 |" in printed
     assert (tmp_path / "out/teacher_diagnostics.md").read_text() in printed
     assert json.loads((tmp_path / "out/teacher_diagnostics.json").read_text()) == report
@@ -145,10 +146,9 @@ def test_real_teacher_file_records_the_checkpoints_dev_score(teacher, tiny_corpu
         assert figures["documents"] == TRAIN_DOCS
         assert sum(c["documents"] for c in figures["classes"].values()) == TRAIN_DOCS
         assert 0 <= figures["agreement"] <= 1 and 0 < figures["p_gold"] < 1
-    assert (
-        f"Teacher dev macro-F1: {saved.teacher['dev_macro_f1']:.4f}"
-        in (tmp_path / "teacher_diagnostics.md").read_text()
-    )
+    page = (tmp_path / "teacher_diagnostics.md").read_text()
+    assert f"Teacher dev macro-F1: {saved.teacher['dev_macro_f1']:.4f}" in page
+    assert f"took {saved.teacher['labelling_time_s']:.0f} s." in page
 
 
 def test_an_older_file_gets_its_dev_score_from_the_checkpoint_that_wrote_it(teacher, tiny_corpus_dir, tmp_path):  # noqa: F811
