@@ -5,12 +5,8 @@ from __future__ import annotations
 import statistics
 import time
 
-import torch
-
 from callbacks.telemetry import ClockedCallback
-from utils.hardware import measured_matmul_tflops
-
-PROBE_SIZE = 1024  # a 2-GFLOP fp32 product: well under a second on two CPU cores
+from utils.hardware import machine_speed
 
 
 class EpochTimer(ClockedCallback):
@@ -42,7 +38,7 @@ class EpochTimer(ClockedCallback):
         self.machine_tflops: float | None = None
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.machine_tflops = measured_matmul_tflops(pl_module.device, torch.float32, size=PROBE_SIZE)
+        self.machine_tflops = machine_speed(pl_module.device)
         super().on_train_start(trainer, pl_module)
         self.fit_start = time.perf_counter()
         self.total_s = None

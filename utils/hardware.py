@@ -13,6 +13,8 @@ import torch
 MatmulKind = Literal["fp32", "tf32", "bf16", "fp16"]
 HardwarePrecision = Literal["bf16-mixed", "16-mixed", "32-true"]
 
+PROBE_SIZE = 1024  # a 2-GFLOP fp32 product: well under a second on two CPU cores
+
 # Dense peaks (TFLOP/s, no sparsity) from the vendors' data sheets, by device-name fragment; more
 # specific fragments first ("A100" before "A10", "L40S" before "L4"). A kind a card lacks is absent.
 PEAK_TFLOPS: dict[str, dict[MatmulKind, float]] = {
@@ -94,3 +96,14 @@ def measured_matmul_tflops(device: torch.device, dtype: torch.dtype, size: int =
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+def machine_speed(device: torch.device) -> float:
+    """The short fp32 matmul reading every run records (``machine_fp32_tflops``), in TFLOP/s: hosts
+    sold under one name can differ several-fold, and times are only compared between like hosts."""
+    return measured_matmul_tflops(device, torch.float32, size=PROBE_SIZE)
+
+
+if __name__ == "__main__":  # python -m utils.hardware: this host's speed before a study's timed runs
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"{hardware()}: fp32 matmul {machine_speed(device):.3f} TFLOP/s (machine_fp32_tflops)")

@@ -63,6 +63,8 @@ reuters21578)
   ;;
 esac
 mkdir -p "$out"
+# runs timed on hosts far apart in speed are not one comparison (the reports warn): read this first
+echo "host: $($python -m utils.hardware)"
 
 $python -m reports.best_run "$teachers" --model 'TopicBERT-*' --out "$out/teacher.json" > /dev/null
 chosen() { $python -c "import json, sys; print(json.load(open(sys.argv[1]))['chosen'][sys.argv[2]])" "$out/teacher.json" "$1"; }

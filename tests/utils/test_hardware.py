@@ -1,5 +1,10 @@
 """MFU's peak follows the run's precision and the card, and is absent where no data sheet says."""
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -68,3 +73,13 @@ def test_precision_follows_the_hardware(monkeypatch):
     assert hardware_precision("cpu") == "32-true"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert hardware_precision("gpu") == "16-mixed"
+
+
+def test_the_command_prints_this_hosts_probe_reading():
+    root = Path(__file__).resolve().parents[2]
+    printed = subprocess.run(
+        [sys.executable, "-m", "utils.hardware"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    found = re.fullmatch(r".+: fp32 matmul (\d+\.\d{3}) TFLOP/s \(machine_fp32_tflops\)\n", printed)
+    assert found, printed
+    assert 1e-3 < float(found.group(1)) < 1000  # TFLOP/s, from a CPU's to an H200's
