@@ -132,6 +132,7 @@ def to_markdown(report: dict) -> str:
     """The report as a markdown page: a header, then one table row per class and one overall."""
     teacher = report["teacher"]
     rule = "0.5 on each label's sigmoid" if report["multi_label"] else "argmax"
+    documents = sum(split["documents"] for split in report["splits"].values())
     lines = [
         f"# Teacher diagnostics: {Path(report['logits']).name}",
         "",
@@ -140,7 +141,7 @@ def to_markdown(report: dict) -> str:
         "",
         f"Teacher dev macro-F1: {dev_score_text(teacher)}",
         "",
-        f"Labelling the {report['documents']} documents took {_seconds(teacher.get('labelling_time_s'))}.",
+        f"Labelling the {documents} documents took {_seconds(teacher.get('labelling_time_s'))}.",
         "",
         "| class | " + " | ".join(f"{n} | agreement | p(gold)" for n in SPLITS.values()) + " |",
         "|---|" + "---:|---:|---:|" * len(SPLITS),
@@ -200,7 +201,6 @@ def teacher_diagnostics(
         "seed": seed,
         "multi_label": saved.multi_label,
         "label_names": saved.label_names,
-        "documents": len(saved.ids),
         "teacher": saved.teacher,
         "teacher_dev_macro_f1": saved.teacher.get("dev_macro_f1"),
         "splits": {
