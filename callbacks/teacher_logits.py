@@ -41,7 +41,7 @@ def saved_dev_macro_f1(saved: dict) -> float | None:
 
 def log_teacher_logits(trainer, path: Path, teacher: dict, dm, split: str, documents: int) -> None:
     """The logits file as a W&B artifact naming the teacher checkpoint's artifact, which the run uses."""
-    checkpoint = checkpoint_reference(trainer.ckpt_path)
+    checkpoint = checkpoint_reference(trainer.ckpt_path, teacher["checkpoint_sha256"])
     metadata = {
         "teacher": teacher,
         "teacher_checkpoint_artifact": checkpoint,

@@ -2,7 +2,7 @@
 and test documents.
 
 Each arm is a list of ``(seed, DocumentPredictions)``, one per training run, all on the same test
-documents. See ``paired_difference`` for the method and why.
+documents. See ``paired_differences`` for the method and why.
 """
 
 from __future__ import annotations
@@ -120,7 +120,20 @@ def paired_difference(
     confidence: float = 0.95,
     metric: Metric = "macro_f1",
 ) -> Comparison:
-    """``metric`` of ``arm`` minus ``baseline`` (means over seeds, full test set) with a percentile interval.
+    """``metric`` of ``arm`` minus ``baseline``; see ``paired_differences``."""
+    return paired_differences(arm, baseline, (metric,), iterations, seed, confidence)[metric]
+
+
+def paired_differences(
+    arm: Sequence[Run],
+    baseline: Sequence[Run],
+    metrics: Sequence[Metric] = ("macro_f1", "micro_f1"),
+    iterations: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[Metric, Comparison]:
+    """Each of ``metrics`` of ``arm`` minus ``baseline`` (means over seeds, full test set) with a
+    percentile interval.
 
     Two sources of noise separate two models' scores: which documents happen to be in the test
     set, and which seed a run was trained with. A bootstrap over documents alone would call a
@@ -132,11 +145,11 @@ def paired_difference(
     ``confidence`` share of those; the difference is ``significant`` when its interval excludes 0.
 
     A resample is a vector of document counts, so per-label tp, fp and fn of every run for a whole
-    chunk of iterations come from one matrix product. Deterministic given ``seed``: both metrics
-    see the same resamples.
+    chunk of iterations come from one matrix product, which every metric reads. Deterministic given
+    ``seed``: each metric sees the same resamples, whether asked for alone or with others.
     """
-    if metric not in ("macro_f1", "micro_f1"):
-        raise ValueError(f"metric must be macro_f1 or micro_f1, got {metric!r}")
+    if not metrics or set(metrics) - {"macro_f1", "micro_f1"}:
+        raise ValueError(f"metrics must be macro_f1 or micro_f1 (or both), got {list(metrics)!r}")
     if iterations < 1 or not 0 < confidence < 1:
         raise ValueError(f"need iterations >= 1 and 0 < confidence < 1, got {iterations} and {confidence}")
     pairs, pairing = pair_runs(arm, baseline)
@@ -144,41 +157,45 @@ def paired_difference(
         arm, baseline = [arm[a] for a, _ in pairs], [baseline[b] for _, b in pairs]
         pairs = [(i, i) for i in range(len(pairs))]
     runs = aligned(arm, baseline)
-    scores = [p.macro_f1() if metric == "macro_f1" else p.micro_f1() for p in runs]
-    arm_runs, baseline_runs = scores[: len(arm)], scores[len(arm) :]
     arm_index = np.array([a for a, _ in pairs])
     baseline_index = np.array([len(arm) + b for _, b in pairs])
     rng = np.random.default_rng(seed)
-    differences, retentions = [], []
-    for f1 in _bootstrap_f1(runs, iterations, rng, metric):
-        drawn = _draw_counts(rng, len(f1), len(pairs))
-        arm_f1 = (drawn * f1[:, arm_index]).sum(axis=1) / len(pairs)
-        baseline_f1 = (drawn * f1[:, baseline_index]).sum(axis=1) / len(pairs)
-        differences.append(arm_f1 - baseline_f1)
-        retentions.append(_ratio(arm_f1, baseline_f1))
-    (arm_mean, arm_std), (baseline_mean, baseline_std) = mean_std(arm_runs), mean_std(baseline_runs)
-    interval = _percentiles(np.concatenate(differences), confidence)
-    return Comparison(
-        difference=arm_mean - baseline_mean,
-        interval=interval,
-        significant=interval[0] > 0 or interval[1] < 0,
-        retention=float(_ratio(np.array(arm_mean), np.array(baseline_mean))),
-        retention_interval=_percentiles(np.concatenate(retentions), confidence),
-        arm_mean=arm_mean,
-        arm_std=arm_std,
-        baseline_mean=baseline_mean,
-        baseline_std=baseline_std,
-        pairs=len(pairs),
-        iterations=iterations,
-        confidence=confidence,
-        pairing=pairing,
-    )
+    differences: dict[Metric, list[np.ndarray]] = {m: [] for m in metrics}
+    retentions: dict[Metric, list[np.ndarray]] = {m: [] for m in metrics}
+    for chunk in _bootstrap_f1(runs, iterations, rng, metrics):
+        drawn = _draw_counts(rng, len(chunk[metrics[0]]), len(pairs))
+        for metric, f1 in chunk.items():
+            arm_f1 = (drawn * f1[:, arm_index]).sum(axis=1) / len(pairs)
+            baseline_f1 = (drawn * f1[:, baseline_index]).sum(axis=1) / len(pairs)
+            differences[metric].append(arm_f1 - baseline_f1)
+            retentions[metric].append(_ratio(arm_f1, baseline_f1))
+    comparisons = {}
+    for metric in metrics:
+        scores = [p.macro_f1() if metric == "macro_f1" else p.micro_f1() for p in runs]
+        (arm_mean, arm_std), (baseline_mean, baseline_std) = mean_std(scores[: len(arm)]), mean_std(scores[len(arm) :])
+        interval = _percentiles(np.concatenate(differences[metric]), confidence)
+        comparisons[metric] = Comparison(
+            difference=arm_mean - baseline_mean,
+            interval=interval,
+            significant=interval[0] > 0 or interval[1] < 0,
+            retention=float(_ratio(np.array(arm_mean), np.array(baseline_mean))),
+            retention_interval=_percentiles(np.concatenate(retentions[metric]), confidence),
+            arm_mean=arm_mean,
+            arm_std=arm_std,
+            baseline_mean=baseline_mean,
+            baseline_std=baseline_std,
+            pairs=len(pairs),
+            iterations=iterations,
+            confidence=confidence,
+            pairing=pairing,
+        )
+    return comparisons
 
 
 def _bootstrap_f1(
-    runs: list[DocumentPredictions], iterations: int, rng: np.random.Generator, metric: Metric
-) -> Iterator[np.ndarray]:
-    """``metric`` of every run on each document resample, as (chunk iterations x runs) blocks.
+    runs: list[DocumentPredictions], iterations: int, rng: np.random.Generator, metrics: Sequence[Metric]
+) -> Iterator[dict[Metric, np.ndarray]]:
+    """Each metric of every run on each document resample, as (chunk iterations x runs) blocks.
 
     Columns hold gold, then each run's tp and predicted indicators; fp = predicted - tp and
     fn = gold - tp. Counts are integers below 2**24, so float32 products are exact and identical
@@ -193,10 +210,13 @@ def _bootstrap_f1(
         counts = (weights @ indicators).astype(np.float64).reshape(len(weights), 1 + 2 * len(runs), labels)
         gold_count, tp, predicted = counts[:, :1], counts[:, 1::2], counts[:, 2::2]
         fp, fn = predicted - tp, gold_count - tp
-        if metric == "micro_f1":
-            yield micro_f1_from_counts(tp, fp, fn)
-        else:
-            yield macro_f1_from_counts(tp, fp, fn, multi_label=runs[0].multi_label)
+        multi_label = runs[0].multi_label
+        yield {
+            metric: micro_f1_from_counts(tp, fp, fn)
+            if metric == "micro_f1"
+            else macro_f1_from_counts(tp, fp, fn, multi_label=multi_label)
+            for metric in metrics
+        }
 
 
 def _draw_counts(rng: np.random.Generator, iterations: int, items: int) -> np.ndarray:

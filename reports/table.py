@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from reports.paired import Comparison, paired_difference
+from reports.paired import paired_differences
 from reports.runs import results_files
 from utils.files import atomic_write
 from utils.predictions import DocumentPredictions
@@ -137,11 +137,11 @@ def compare_to_baseline(row: ModelRow, runs: list[dict], baseline_runs: list[dic
     if arm is None or base is None:
         return
     try:
-        comparison: Comparison = paired_difference(arm, base)
-        micro: Comparison = paired_difference(arm, base, metric="micro_f1")
+        both = paired_differences(arm, base)
     except ValueError as err:
         log.warning("%s / %s: no paired interval (%s).", row.dataset, row.model, err)
         return
+    comparison, micro = both["macro_f1"], both["micro_f1"]
     row.difference, row.retention = comparison.difference, comparison.retention  # both on the paired seeds
     row.difference_low, row.difference_high = comparison.interval
     row.significant = comparison.significant

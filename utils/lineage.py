@@ -38,9 +38,10 @@ def artifact_name(kind: str, *parts: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", "-".join((kind, *parts)).lower()).strip("-")
 
 
-def reference(name: str, path: str | Path) -> str:
-    """What a run that holds ``path`` calls its artifact: ``name:sha256-...``."""
-    return f"{name}:{content_alias(path)}"
+def reference(name: str, path: str | Path, sha256: str | None = None) -> str:
+    """What a run that holds ``path`` calls its artifact: ``name:sha256-...``. A caller that already
+    hashed the file passes its ``file_sha256`` so a large checkpoint is not read twice."""
+    return f"{name}:sha256-{sha256}" if sha256 else f"{name}:{content_alias(path)}"
 
 
 def checkpoint_artifact(results: dict) -> str | None:
@@ -59,12 +60,13 @@ def run_results(ckpt_path: str | Path) -> dict:
         return {}
 
 
-def checkpoint_reference(ckpt_path: str | Path | None) -> str | None:
-    """The artifact reference of a checkpoint that its run's results.json names."""
+def checkpoint_reference(ckpt_path: str | Path | None, sha256: str | None = None) -> str | None:
+    """The artifact reference of a checkpoint that its run's results.json names (``sha256``: its
+    ``file_sha256`` when already known)."""
     if not ckpt_path or not Path(ckpt_path).is_file():
         return None
     name = checkpoint_artifact(run_results(ckpt_path))
-    return reference(name, ckpt_path) if name else None
+    return reference(name, ckpt_path, sha256) if name else None
 
 
 def teacher_logits_artifact(dataset: str, split: str) -> str:

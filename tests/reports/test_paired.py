@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from reports.paired import mean_std, pair_runs, paired_difference
+from reports.paired import mean_std, pair_runs, paired_difference, paired_differences
 from utils.predictions import DocumentPredictions
 
 CLASSES = 8
@@ -143,9 +143,13 @@ def test_micro_and_macro_f1_can_rank_two_models_oppositely_and_each_interval_say
     assert macro.significant and macro.interval[1] < 0
     assert micro.significant and micro.interval[0] > 0
     assert micro.difference == pytest.approx(arm[0][1].micro_f1() - baseline[0][1].micro_f1())
+    # one pass scores both on the same resamples, so each equals its own pass
+    assert paired_differences(arm, baseline, iterations=300) == {"macro_f1": macro, "micro_f1": micro}
 
 
 def test_an_unknown_metric_is_refused_by_name():
     arm = arm_of({1: 0.5})
     with pytest.raises(ValueError, match="macro_f1 or micro_f1"):
         paired_difference(arm, arm, metric="accuracy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="macro_f1 or micro_f1"):
+        paired_differences(arm, arm, metrics=())
