@@ -1,10 +1,12 @@
 """Multi-label from the CLI on a tiny corpus: fit -> test -> predict, and every model on multi-hot data."""
 
+import csv
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from sklearn.metrics import f1_score
@@ -12,6 +14,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from callbacks.prediction_writer import PredictionWriter
 from cli import main
+from datamodules.teacher import TeacherLogits
 from lightning_modules.thresholds import GRID
 from tests.conftest import ROOT, nvdm_args, tiny_args
 
@@ -132,3 +135,47 @@ def test_students_train_on_multi_label_data(student, tiny_multilabel_dir, tiny_e
     assert torch.all(thresholds == thresholds[0])  # one global threshold
     assert 0.0 <= fitted.trainer.callback_metrics["test_micro_f1"] <= 1.0
     assert Path(fitted.trainer.log_dir, "results.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def multi_label_logits(fitted, tmp_path_factory) -> Path:
+    """The multi-label teacher's soft targets for the training split and one augmented copy."""
+    path = tmp_path_factory.mktemp("multilabel_kd") / "teacher-logits.npz"
+    distill = ["--config", str(ROOT / "configs/distill/teacher.yaml"), "--data.augmentation.copies", "1"]
+    output = ["--trainer.callbacks.init_args.output_path", str(path)]
+    main(["predict", *fitted.args, *distill, *output, "--ckpt_path", fitted.best])
+    return path
+
+
+def test_a_multi_label_teacher_writes_per_label_log_odds_and_its_dev_score(multi_label_logits, fitted):
+    saved = TeacherLogits.load(multi_label_logits)
+    assert saved.multi_label and saved.label_names == LABELS and saved.split == "transfer"
+    assert saved.logits.shape == (2 * 96, 3)  # 96 training documents after the dev split, and one copy each
+    probabilities = 1 / (1 + np.exp(-saved.logits))
+    assert not np.allclose(probabilities.sum(1), 1.0)  # independent sigmoids, not a softmax
+    assert saved.teacher["dev_macro_f1"] == pytest.approx(
+        fitted.cli.trainer.checkpoint_callback.best_model_score.item(), abs=1e-6
+    )
+
+
+@pytest.mark.parametrize("student", ["bilstm", "kimcnn", "logreg"])
+def test_students_distil_a_multi_label_teacher_with_per_label_thresholds(
+    student, multi_label_logits, tiny_multilabel_dir, tiny_encoder_dir
+):
+    """The Reuters study's student runs (configs/students/reuters.yaml's recipe) on tiny data."""
+    args = [
+        *("--config", str(ROOT / f"configs/students/{student}.yaml")),
+        *("--config", str(ROOT / "configs/distill/student.yaml")),
+        *("--data.dataset", str(tiny_multilabel_dir), "--data.dev_size", "0.2", "--data.min_freq", "2"),
+        *("--data.tokenizer", "null" if student == "logreg" else str(tiny_encoder_dir)),
+        *("--data.batch_size", "8", "--data.augmentation.copies", "1"),
+        *("--data.teacher_logits", str(multi_label_logits), "--model.init_args.threshold_tuning", "per_class"),
+        *("--trainer.max_epochs", "1", "--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar", "false"),
+    ]
+    fitted = main(["fit", *args])
+    assert fitted.model.multi_label and fitted.model.kd_weight == 1.0  # BCE against the sigmoids
+    logged = list(csv.DictReader((Path(fitted.trainer.log_dir) / "metrics.csv").open()))
+    assert len([row for row in logged if row.get("train_kd")]) == 2 * 96 // 8  # every step of the transfer set
+    results = json.loads((Path(fitted.trainer.log_dir) / "results.json").read_text())
+    assert results["status"] == "complete" and results["model"].startswith("KD-")
+    assert 0 <= results["test_micro_f1"] <= 1 and len(fitted.model.decision_thresholds) == 3
