@@ -52,8 +52,10 @@ class ArtifactLineage(Callback):
         summary = next((cb for cb in trainer.callbacks if isinstance(cb, RunSummary)), None)  # type: ignore[attr-defined]
         results = summary.results if summary is not None else {}
         name = checkpoint_artifact(results)
-        if not best or not Path(best).is_file() or name is None:
+        runs = wandb_runs(trainer)
+        if not best or not Path(best).is_file() or name is None or not runs:
             return
-        for run in wandb_runs(trainer):
-            metadata = result_metadata(results) | {"file": Path(best).name, "sha256": file_sha256(best)}
-            log_output(run, best, name, "model", metadata)
+        digest = file_sha256(best)  # read once: the metadata and the artifact's alias both name it
+        metadata = result_metadata(results) | {"file": Path(best).name, "sha256": digest}
+        for run in runs:
+            log_output(run, best, name, "model", metadata, digest)

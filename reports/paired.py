@@ -204,13 +204,12 @@ def _bootstrap_f1(
     gold = runs[0].gold
     columns = [gold] + [m for p in runs for m in (gold & p.predicted, p.predicted)]
     indicators = np.concatenate(columns, axis=1).astype(np.float32)
-    labels, documents = gold.shape[1], gold.shape[0]
+    labels, documents, multi_label = gold.shape[1], gold.shape[0], runs[0].multi_label
     for start in range(0, iterations, CHUNK):
         weights = _draw_counts(rng, min(CHUNK, iterations - start), documents).astype(np.float32)
         counts = (weights @ indicators).astype(np.float64).reshape(len(weights), 1 + 2 * len(runs), labels)
         gold_count, tp, predicted = counts[:, :1], counts[:, 1::2], counts[:, 2::2]
         fp, fn = predicted - tp, gold_count - tp
-        multi_label = runs[0].multi_label
         yield {
             metric: micro_f1_from_counts(tp, fp, fn)
             if metric == "micro_f1"

@@ -22,11 +22,12 @@ from utils.files import file_sha256
 log = logging.getLogger(__name__)
 
 
-def content_alias(path: str | Path) -> str:
-    """``sha256-`` and 16 hex digits of a file's bytes, or of a folder's relative paths and files."""
+def content_alias(path: str | Path, sha256: str | None = None) -> str:
+    """``sha256-`` and 16 hex digits of a file's bytes, or of a folder's relative paths and files.
+    ``sha256``: a file's ``file_sha256`` when the caller has it, so a large checkpoint is read once."""
     path = Path(path)
     if path.is_file():
-        return f"sha256-{file_sha256(path)[:16]}"
+        return f"sha256-{(sha256 or file_sha256(path))[:16]}"
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file)}\0".encode())
@@ -39,9 +40,9 @@ def artifact_name(kind: str, *parts: str) -> str:
 
 
 def reference(name: str, path: str | Path, sha256: str | None = None) -> str:
-    """What a run that holds ``path`` calls its artifact: ``name:sha256-...``. A caller that already
-    hashed the file passes its ``file_sha256`` so a large checkpoint is not read twice."""
-    return f"{name}:sha256-{sha256}" if sha256 else f"{name}:{content_alias(path)}"
+    """What a run that holds ``path`` calls its artifact: ``name:sha256-...`` (``sha256`` as in
+    ``content_alias``)."""
+    return f"{name}:{content_alias(path, sha256)}"
 
 
 def checkpoint_artifact(results: dict) -> str | None:
@@ -78,15 +79,16 @@ def is_logging(run) -> bool:
     return run is not None and getattr(run.settings, "mode", "disabled") != "disabled"
 
 
-def log_output(run, path: str | Path, name: str, kind: str, metadata: dict) -> str | None:
+def log_output(run, path: str | Path, name: str, kind: str, metadata: dict, sha256: str | None = None) -> str | None:
     """Log ``path`` as artifact ``name`` of type ``kind`` with ``metadata`` (aliases ``latest`` and its
-    content alias); returns its reference, None when the run does not record."""
+    content alias, ``sha256`` as in ``content_alias``); returns its reference, None when the run does
+    not record."""
     if not is_logging(run):
         return None
     import wandb
 
     path = Path(path)
-    alias = content_alias(path)
+    alias = content_alias(path, sha256)
     artifact = wandb.Artifact(name, type=kind, metadata=metadata)
     if path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
