@@ -36,9 +36,11 @@ class EpochTimer(ClockedCallback):
         self.total_s: float | None = None
         self.earlier_s = 0.0  # training time of the runs this one resumed
         self.machine_tflops: float | None = None
+        self.speeds: list[float] = []  # the machine reading of each part of a resumed run, this one last
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.machine_tflops = machine_speed(pl_module.device)
+        self.speeds.append(self.machine_tflops)
         super().on_train_start(trainer, pl_module)
         self.fit_start = time.perf_counter()
         self.total_s = None
@@ -90,6 +92,7 @@ class EpochTimer(ClockedCallback):
             "time_total_s": total,
             "time_batch_mean_s": self.timed_s / self.timed_batches if self.timed_batches else None,
             "machine_fp32_tflops": self.machine_tflops,
+            "machine_fp32_tflops_segments": list(self.speeds),
         }
 
     def state_dict(self) -> dict:
@@ -101,6 +104,7 @@ class EpochTimer(ClockedCallback):
             "timed_batches": self.timed_batches,
             "timed_s": self.timed_s + in_epoch,  # a run resumed mid-epoch keeps the part before the stop
             "elapsed_s": elapsed,
+            "speeds": self.speeds,
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -110,3 +114,4 @@ class EpochTimer(ClockedCallback):
         self.timed_batches = state_dict.get("timed_batches", len(older))
         self.timed_s = state_dict.get("timed_s", sum(older))
         self.earlier_s = state_dict.get("elapsed_s", 0.0)
+        self.speeds = list(state_dict.get("speeds", []))

@@ -44,18 +44,38 @@ def config_path(config: str) -> Path:
     return Path(config) if Path(config).exists() else ROOT / config
 
 
+def set_aside(folder: Path) -> bool:
+    """Make way for a fit into ``folder``; True when a stopped attempt there can be resumed.
+
+    An attempt that saved a ``last.ckpt`` is kept whole as ``<folder>.stopped-<n>`` (its best
+    checkpoint so far may be the run's best), and ``cli.py fit --ckpt_path last`` finds it there and
+    resumes it only if it is the same job (its configuration fingerprint); the resumed fit writes
+    ``folder`` anew, so every file there is the run's own. Anything else an attempt left (CodeCarbon's
+    appended emissions, metrics) is cleared."""
+    if not (folder / "checkpoints" / "last.ckpt").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        return False
+    n = 1
+    while folder.with_name(f"{folder.name}.stopped-{n}").exists():
+        n += 1
+    folder.rename(folder.with_name(f"{folder.name}.stopped-{n}"))
+    return True
+
+
 def run_fit(folder: Path, configs: list[str], arguments: list[str]) -> tuple[int, float]:
     """``cli.py fit`` into ``folder`` with its output in ``<folder>.log``: (exit status, minutes).
 
-    Files an unfinished attempt left in ``folder`` (CodeCarbon's appended emissions, checkpoints,
-    metrics) are cleared first, so every file of the run is this fit's own."""
-    shutil.rmtree(folder, ignore_errors=True)
+    A stopped attempt is resumed from its ``last.ckpt`` (``set_aside``), its log appended to, so a
+    long run can span sessions; its time and energy totals carry over, and ``results.json`` lists
+    each part's measured machine speed (``machine_fp32_tflops_segments``)."""
+    resume = set_aside(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(ROOT / "cli.py"), "fit"]
     for config in configs:
         command += ["--config", str(config_path(config))]
     command += [*location_arguments(folder), "--trainer.enable_progress_bar", "false", *arguments]
+    command += ["--ckpt_path", "last"] if resume else []
     start = time.perf_counter()
-    with folder.with_name(f"{folder.name}.log").open("w") as log_file:
+    with folder.with_name(f"{folder.name}.log").open("a" if resume else "w") as log_file:
         code = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT).returncode
     return code, (time.perf_counter() - start) / 60

@@ -223,10 +223,17 @@ def comparability_warnings(results: list[dict]) -> list[str]:
 MACHINE_SPREAD = 1.3  # fastest over slowest measured machine beyond which times are not one comparison
 
 
+def machine_readings(result: dict) -> list[float]:
+    """The machine speeds a run was timed at: one per part of a resumed run (older runs: the one)."""
+    single = [result["machine_fp32_tflops"]] if result.get("machine_fp32_tflops") else []
+    return [v for v in result.get("machine_fp32_tflops_segments") or single if v]
+
+
 def machine_speed_warning(dataset: str, groups: dict[str, list[dict]]) -> list[str]:
     """A line when the runs (any row, any seed) were timed on machines whose measured fp32 matmul
-    rates differ by more than ``MACHINE_SPREAD``: one hardware name can hide hosts of different speed."""
-    speeds = {m: [r["machine_fp32_tflops"] for r in runs if r.get("machine_fp32_tflops")] for m, runs in groups.items()}
+    rates differ by more than ``MACHINE_SPREAD``: one hardware name can hide hosts of different speed.
+    A run resumed on another host counts each part's reading."""
+    speeds = {m: [v for r in runs for v in machine_readings(r)] for m, runs in groups.items()}
     speeds = {m: v for m, v in speeds.items() if v}
     every = [v for values in speeds.values() for v in values]
     if not every or max(every) <= MACHINE_SPREAD * min(every):

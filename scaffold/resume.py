@@ -79,14 +79,15 @@ def saved_fingerprint(checkpoint: Path) -> str | None:
 
 def checkpoint_to_resume(folders: list[Path], fingerprint: str) -> Path | None:
     """The newest readable ``last*.ckpt`` of an unfinished run of this job, in the folders or their
-    ``version_*/checkpoints`` subfolders; None when this job has no run to resume.
+    run subfolders' ``checkpoints`` (``version_<n>``, or a study's ``seed<k>.stopped-<n>``); None
+    when this job has no run to resume.
 
     Raises :class:`RunFinishedError` when this job's runs have all finished, and a ``DataError``
     when its only checkpoints are unreadable."""
     candidates: list[Path] = []
     for folder in folders:
         candidates += folder.glob("last*.ckpt")
-        candidates += folder.glob("version_*/checkpoints/last*.ckpt")
+        candidates += folder.glob("*/checkpoints/last*.ckpt")
     finished, corrupt, other = [], [], []
     for path in sorted(set(candidates), key=lambda p: p.stat().st_mtime, reverse=True):
         results = _results(path.parent.parent)

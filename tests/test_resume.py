@@ -123,6 +123,8 @@ def test_time_and_energy_totals_carry_over(runs):
     summary = timer.summary()
     assert summary["epochs"] == straight.trainer.max_epochs  # the killed run's first epoch counts
     assert summary["time_total_s"] > timer.earlier_s > 0  # and so does its training time
+    killed_speed, resumed_speed = summary["machine_fp32_tflops_segments"]  # each part's machine, this one last
+    assert resumed_speed == summary["machine_fp32_tflops"] and killed_speed > 0
     killed = job_folder(home) / "version_0"
     first_epoch = max(
         float(row["energy_kwh_total"])

@@ -211,6 +211,10 @@ def test_runs_timed_on_machines_of_different_speed_are_flagged():
     results[1] = results[1] | {"machine_fp32_tflops": 0.14}  # within the spread of one machine
     assert comparability_warnings(results) == []
     assert comparability_warnings([result("A", 1, 0.9, 1, 1), result("B", 1, 0.9, 1, 1) | slow]) == []
+    # a run resumed on a slower host: its parts' readings count, not only the last one's
+    resumed = fast | {"machine_fp32_tflops_segments": [0.10, 0.15]}
+    (warning,) = comparability_warnings([result("A", 1, 0.9, 1, 1) | resumed, result("B", 1, 0.9, 1, 1) | fast])
+    assert "1.50x apart" in warning and "A: 100-150 GFLOP/s" in warning
 
 
 def test_equal_budgets_and_splits_give_no_warning():
