@@ -47,18 +47,23 @@ def config_path(config: str) -> Path:
 def set_aside(folder: Path) -> bool:
     """Make way for a fit into ``folder``; True when a stopped attempt there can be resumed.
 
-    An attempt that saved a ``last.ckpt`` is kept whole as ``<folder>.stopped-<n>`` (its best
-    checkpoint so far may be the run's best), and ``cli.py fit --ckpt_path last`` finds it there and
-    resumes it only if it is the same job (its configuration fingerprint); the resumed fit writes
-    ``folder`` anew, so every file there is the run's own. Anything else an attempt left (CodeCarbon's
-    appended emissions, metrics) is cleared."""
-    if not (folder / "checkpoints" / "last.ckpt").is_file():
+    An attempt that saved a ``last.ckpt`` is kept aside as ``<folder>.stopped-<n>`` (its log-like
+    files: metrics, CodeCarbon's appended emissions), and its checkpoints go back into
+    ``folder/checkpoints``: the restored checkpoint callback names its best and last files by their
+    path there, and the run's best may be one of them. ``cli.py fit --ckpt_path last`` resumes them
+    only if it is the same job (its configuration fingerprint); every other file in ``folder`` is the
+    resumed fit's own. An attempt without a ``last.ckpt`` is cleared."""
+    checkpoints = folder / "checkpoints"
+    if not (checkpoints / "last.ckpt").is_file():
         shutil.rmtree(folder, ignore_errors=True)
         return False
     n = 1
     while folder.with_name(f"{folder.name}.stopped-{n}").exists():
         n += 1
-    folder.rename(folder.with_name(f"{folder.name}.stopped-{n}"))
+    kept = folder.rename(folder.with_name(f"{folder.name}.stopped-{n}"))
+    checkpoints.mkdir(parents=True)
+    for saved in (kept / "checkpoints").glob("*.ckpt"):
+        saved.rename(checkpoints / saved.name)
     return True
 
 
