@@ -75,8 +75,10 @@ class EpochTimer(ClockedCallback):
 
     def elapsed_s(self) -> float | None:
         """Wall time of the training loop so far, validation and resumed runs included."""
-        if self.total_s is not None or self.fit_start is None:
+        if self.total_s is not None:
             return self.total_s
+        if self.fit_start is None:  # not started, or resumed with no steps left (Lightning skips the loop)
+            return self.earlier_s or None
         return self.earlier_s + time.perf_counter() - self.fit_start
 
     def progress(self) -> dict[str, float]:
