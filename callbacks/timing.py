@@ -117,3 +117,4 @@ class EpochTimer(ClockedCallback):
         self.timed_s = state_dict.get("timed_s", sum(older))
         self.earlier_s = state_dict.get("elapsed_s", 0.0)
         self.speeds = list(state_dict.get("speeds", []))
+        self.machine_tflops = self.speeds[-1] if self.speeds else None  # the last part that trained

@@ -11,3 +11,4 @@ def test_a_resume_with_no_steps_left_keeps_the_stopped_parts_time():
     timer.load_state_dict({**EpochTimer().state_dict(), "elapsed_s": 4919.2, "speeds": [0.15, 0.17]})
     summary = timer.summary()
     assert summary["time_total_s"] == 4919.2 and summary["machine_fp32_tflops_segments"] == [0.15, 0.17]
+    assert summary["machine_fp32_tflops"] == 0.17  # the last part that trained
