@@ -253,14 +253,17 @@ class EnergyTracker(TelemetryCallback):
             "co2_paper_eq_g": paper_co2_g(hours, self.paper_power_kw, self.paper_grid_kg_per_kwh, devices),
         } | {total: measured[name] for total, name in SPLIT.items()}
 
+    def _read_running_task(self) -> None:
+        """Bring ``_earlier_in_epoch`` up to now: the epoch's task stops, its figures join it and a new
+        task goes on measuring, so each part is counted once, at the epoch's end."""
+        if self.tracker is not None and self._epoch_task_open:
+            self._stop_epoch_task()
+            self._start_epoch_task()
+
     def _totals_so_far(self) -> dict[str, float]:
-        """The totals plus the running epoch so far. The epoch's task stops, its figures join
-        ``_earlier_in_epoch`` and a new task goes on measuring, so each part is counted once, at the
-        epoch's end; the part-epoch figures are this process's."""
-        if self.tracker is None or not self._epoch_task_open:
-            return dict(self.totals)
-        self._stop_epoch_task()
-        self._start_epoch_task()
+        """The totals plus the running epoch so far (this process's part of it), also an epoch a
+        restored checkpoint stopped in that no training step has closed."""
+        self._read_running_task()
         part = self._figures(self._earlier_in_epoch, self._world_size)
         return {name: value + part[name] for name, value in self.totals.items()}
 
@@ -306,19 +309,23 @@ class EnergyTracker(TelemetryCallback):
         return self.so_far()
 
     def summary(self) -> dict:
-        split = {name: self.totals[name] if self.split_known else None for name in SPLIT}
+        totals = self._totals_so_far()
+        split = {name: totals[name] if self.split_known else None for name in SPLIT}
         return (
-            {name: self.totals[name] for name in ("energy_kwh", "co2_measured_g", "co2_paper_eq_g")}
+            {name: totals[name] for name in ("energy_kwh", "co2_measured_g", "co2_paper_eq_g")}
             | {"energy_kwh_per_rank": list(self.energy_per_rank)}
             | split
             | {"cost_setup": dict(self.cost_setup)}
         )
 
     def state_dict(self) -> dict:
-        """The totals including the epoch so far, so a run resumed mid-epoch loses none of it (under
-        DDP the part-epoch figure is this process's: checkpoints hold rank 0's callback states)."""
+        """The totals of the ended epochs and what the running epoch measured so far, which a run
+        resumed inside that epoch adds to it, so the epoch's figures are whole (under DDP the
+        part-epoch figure is this process's: checkpoints hold rank 0's callback states)."""
+        self._read_running_task()
         return {
-            "totals": self._totals_so_far(),
+            "totals": dict(self.totals),
+            "in_epoch": dict(self._earlier_in_epoch),
             "energy_per_rank": self.energy_per_rank,
             "split_known": self.split_known,
             "cost_setup": dict(self.cost_setup),
@@ -327,6 +334,8 @@ class EnergyTracker(TelemetryCallback):
     def load_state_dict(self, state_dict: dict) -> None:
         saved = state_dict.get("totals", self.totals)
         self.totals = no_totals() | saved
+        # older checkpoints folded the running epoch's part into their totals
+        self._earlier_in_epoch = nothing_measured() | state_dict.get("in_epoch", {})
         # a checkpoint from before the split: its energy has no split, so the run's split is unknown
         self.split_known = state_dict.get(
             "split_known", all(name in saved for name in SPLIT) or not saved.get("energy_kwh")

@@ -118,29 +118,30 @@ def headline(results: dict) -> str:
 class RunSummary(Callback):
     """Collects the figures of every :class:`TelemetryCallback` with the run's macro-F1 and settings.
 
-    Records ``val_macro_f1`` after every epoch and, at every dev evaluation of fit, the score with
-    the telemetry's cumulative figures (``evaluations``: what reaching that score cost). Writes
+    Records each epoch's last ``val_macro_f1`` (at its dev evaluation, so an epoch whose end a
+    resumed run replays keeps the score the stopped run saw) and, at every dev evaluation of fit,
+    the score with the telemetry's cumulative figures (``evaluations``: what reaching that score cost). Writes
     ``results.json`` atomically into the run folder after fit (``status: "fit"``) and again after
     test (``status: "complete"``, with ``test_predictions.npz`` beside it), and puts the same summary
     into the W&B run summary.
     """
 
     def __init__(self) -> None:
-        self.val_history: list[float] = []
+        self.val_by_epoch: dict[int, float] = {}
         self.evaluations: list[dict[str, float]] = []
         self.results: dict = {}
         self.config_fingerprint: str | None = None  # set by the CLI: what makes a run this job
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        value = trainer.callback_metrics.get("val_macro_f1")
-        if value is not None:
-            self.val_history.append(float(value))
-
     def on_validation_end(self, trainer, pl_module) -> None:
         """Each dev evaluation of fit (a candidate checkpoint) with what training had cost by then."""
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        macro = trainer.callback_metrics.get("val_macro_f1")
+        if macro is not None:
+            self.val_by_epoch[trainer.current_epoch] = float(macro)
         monitor = getattr(pl_module, "monitor", "val_macro_f1")
         value = trainer.callback_metrics.get(monitor)
-        if trainer.sanity_checking or trainer.state.fn != "fit" or value is None:
+        if value is None:
             return
         entry = {"step": trainer.global_step, "epoch": trainer.current_epoch, monitor: float(value)}
         for callback in telemetry(trainer):
@@ -149,13 +150,14 @@ class RunSummary(Callback):
 
     def state_dict(self) -> dict:
         return {
-            "val_history": list(self.val_history),
+            "val_by_epoch": dict(self.val_by_epoch),
             "evaluations": list(self.evaluations),
             "config_fingerprint": self.config_fingerprint,  # read by --ckpt_path last (scaffold.resume)
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.val_history = list(state_dict.get("val_history", []))
+        older = dict(enumerate(state_dict.get("val_history", [])))  # checkpoints from before the per-epoch keys
+        self.val_by_epoch = dict(state_dict.get("val_by_epoch", older))
         self.evaluations = list(state_dict.get("evaluations", []))
 
     def collect(self, trainer: pl.Trainer, pl_module: BaseTask) -> dict:
@@ -174,8 +176,8 @@ class RunSummary(Callback):
             "hardware": hardware(),
             "hparams": scalar_hparams(pl_module),
             "config_fingerprint": self.config_fingerprint,
-            "val_macro_f1_per_epoch": list(self.val_history),
-            "best_val_macro_f1": best_score(self.evaluations, self.val_history),
+            "val_macro_f1_per_epoch": [self.val_by_epoch[epoch] for epoch in sorted(self.val_by_epoch)],
+            "best_val_macro_f1": best_score(self.evaluations, list(self.val_by_epoch.values())),
             "evaluations": list(self.evaluations),
             "best_checkpoint": checkpoint.best_model_path if checkpoint is not None else None,
             # documents dropped, repaired or cut to N while reading, per split (nothing silently lost)

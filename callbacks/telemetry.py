@@ -51,12 +51,13 @@ class TrainClock:
     """
 
     def __init__(self) -> None:
-        self.epoch_start = 0.0
+        self.epoch_start: float | None = None
         self.validation_s = 0.0
         self._validation_start: float | None = None
 
-    def start_epoch(self) -> None:
-        self.epoch_start = time.perf_counter()
+    def start_epoch(self, trained_s: float = 0.0) -> None:
+        """``trained_s``: the training time the epoch had before a stop, when a run resumes inside it."""
+        self.epoch_start = time.perf_counter() - trained_s
         self.validation_s = 0.0
 
     def start_validation(self) -> None:
@@ -68,19 +69,31 @@ class TrainClock:
             self._validation_start = None
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.epoch_start - self.validation_s
+        """Training seconds of the epoch so far (0 before the first epoch), a running validation excluded."""
+        if self.epoch_start is None:
+            return 0.0
+        now = time.perf_counter()
+        validating = now - self._validation_start if self._validation_start is not None else 0.0
+        return now - self.epoch_start - self.validation_s - validating
 
 
 class ClockedCallback(TelemetryCallback):
-    """A telemetry callback that keeps a :class:`TrainClock` in step with the training loop."""
+    """A telemetry callback that keeps a :class:`TrainClock` in step with the training loop.
+
+    Its checkpointed state holds the running epoch's training time (``clock_state``), so the epoch a
+    run resumes in is timed whole: a checkpoint written mid-epoch, or at the epoch's validation
+    before its end, leaves part of that epoch's training in the stopped run."""
 
     def __init__(self):
         self.clock = TrainClock()
+        self._stopped_epoch_s = 0.0  # training time of the epoch the restored checkpoint was written in
 
     def on_train_start(self, trainer, pl_module) -> None:
-        # a run resumed mid-epoch gets no on_train_epoch_start: its epoch clock starts here
+        # a run resumed inside an epoch gets no on_train_epoch_start: its epoch clock starts here,
+        # from the time the stopped run had trained in it
         synchronize(trainer)
-        self.clock.start_epoch()
+        self.clock.start_epoch(self._stopped_epoch_s)
+        self._stopped_epoch_s = 0.0
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         synchronize(trainer)
@@ -95,3 +108,10 @@ class ClockedCallback(TelemetryCallback):
     def epoch_seconds(self, trainer) -> float:
         synchronize(trainer)
         return self.clock.elapsed()
+
+    def clock_state(self) -> dict[str, float]:
+        """The clock's part of ``state_dict``."""
+        return {"epoch_trained_s": self.clock.elapsed()}
+
+    def load_clock_state(self, state_dict: dict) -> None:
+        self._stopped_epoch_s = state_dict.get("epoch_trained_s", 0.0)  # older checkpoints: the resumed part only

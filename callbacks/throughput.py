@@ -103,7 +103,7 @@ class TrainingThroughput(ClockedCallback):
     def state_dict(self) -> dict:
         """The epochs already ended and the counts of the running one, so a resumed run's figures
         are those of a run that never stopped."""
-        state: dict = {"history": list(self.history), "seen_before": dict(self.seen_before)}
+        state: dict = {"history": list(self.history), "seen_before": dict(self.seen_before)} | self.clock_state()
         if hasattr(self, "seen"):
             state["epoch"] = {
                 "seen": self.seen.nonzero().flatten().tolist(),
@@ -118,6 +118,7 @@ class TrainingThroughput(ClockedCallback):
         self.history = list(state_dict.get("history", []))
         self.seen_before = dict(state_dict.get("seen_before", self.seen_before))
         self._resumed_epoch = state_dict.get("epoch")
+        self.load_clock_state(state_dict)
 
     def summary(self) -> dict:
         if not self.history:

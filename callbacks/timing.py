@@ -44,7 +44,8 @@ class EpochTimer(ClockedCallback):
         super().on_train_start(trainer, pl_module)
         self.fit_start = time.perf_counter()
         self.total_s = None
-        self._timed_since = 0.0 if self.batches_seen >= self.warmup_batches else None
+        # a resumed epoch's clock starts at the part trained before the stop, already in timed_s
+        self._timed_since = self.clock.elapsed() if self.batches_seen >= self.warmup_batches else None
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         super().on_train_epoch_start(trainer, pl_module)
@@ -107,7 +108,7 @@ class EpochTimer(ClockedCallback):
             "timed_s": self.timed_s + in_epoch,  # a run resumed mid-epoch keeps the part before the stop
             "elapsed_s": elapsed,
             "speeds": self.speeds,
-        }
+        } | self.clock_state()
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.epoch_times = list(state_dict.get("epoch_times", []))
@@ -118,3 +119,4 @@ class EpochTimer(ClockedCallback):
         self.earlier_s = state_dict.get("elapsed_s", 0.0)
         self.speeds = list(state_dict.get("speeds", []))
         self.machine_tflops = self.speeds[-1] if self.speeds else None  # the last part that trained
+        self.load_clock_state(state_dict)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -25,6 +26,15 @@ class KillAt(pl.Callback):
             raise RuntimeError("simulated kill")
 
 
+class SlowSteps(pl.Callback):
+    """Every training step takes at least ``seconds``: epoch times a resume must keep whole."""
+
+    seconds = 0.2
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        time.sleep(self.seconds)
+
+
 def fit(folder, args):
     folder.mkdir(exist_ok=True)
     previous = os.getcwd()
@@ -37,10 +47,11 @@ def fit(folder, args):
         os.chdir(previous)
 
 
-def kill_and_resume(args: list[str], straight_home, killed_home):
-    """An uninterrupted fit, and one killed mid-way through its second epoch then resumed."""
-    straight = fit(straight_home, args)
-    kill_at = straight.trainer.num_training_batches + 6
+def kill_and_resume(args: list[str], straight_home, killed_home, into_second_epoch: int = 6, straight=None):
+    """An uninterrupted fit (unless given), and one killed ``into_second_epoch`` steps into its second
+    epoch then resumed."""
+    straight = straight or fit(straight_home, args)
+    kill_at = straight.trainer.num_training_batches + into_second_epoch
     with pytest.raises(RuntimeError, match="simulated kill"):
         fit(
             killed_home, [*args, "--trainer.callbacks+=tests.test_resume.KillAt", f"--trainer.callbacks.step={kill_at}"]
@@ -74,6 +85,51 @@ def runs(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
     home = tmp_path_factory.mktemp("killed")
     straight, resumed, kill_at = kill_and_resume(args, tmp_path_factory.mktemp("straight"), home)
     return straight, resumed, home, kill_at
+
+
+TINY_EPOCH_STEPS = 17  # the tiny corpus's training batches: each of the 2 evaluations ends an epoch
+
+
+@pytest.fixture(scope="module")
+def timed_runs(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
+    """Slow steps, killed mid-epoch (the last save 4 steps apart) and just after the first epoch's
+    validation (the save there is the last): (straight, mid-epoch resume, post-validation resume).
+    A steps budget, as the studies use: its validations save before the epoch's end hooks run."""
+    args = [
+        *tiny_args(tiny_corpus_dir, tiny_encoder_dir),
+        *("--budget.steps", str(2 * TINY_EPOCH_STEPS), "--budget.evaluations", "2"),
+        *("--model.init_args.num_topics", "8", "--resume.every_n_train_steps", "4", "--test_after_fit", "false"),
+        "--trainer.callbacks+=tests.test_resume.SlowSteps",
+    ]
+    straight, mid_epoch, _ = kill_and_resume(args, tmp_path_factory.mktemp("straight"), tmp_path_factory.mktemp("mid"))
+    _, at_validation, _ = kill_and_resume(args, None, tmp_path_factory.mktemp("val"), 1, straight=straight)
+    return straight, mid_epoch, at_validation
+
+
+def callback(cli, name: str):
+    return next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == name)
+
+
+@pytest.mark.parametrize(("stop", "epoch"), [("mid_epoch", 1), ("at_validation", 0)])
+def test_the_epoch_a_run_resumes_in_is_measured_whole(timed_runs, stop, epoch):
+    """Its time, throughput, energy and dev score cover the steps before the stop too, as in a run
+    that never stopped (the stopped run's part lies in the checkpoint). Resumed at the first epoch's
+    validation, the run replays only that epoch's end."""
+    straight, *resumes = timed_runs
+    resumed = dict(zip(["mid_epoch", "at_validation"], resumes, strict=True))[stop]
+    steps = straight.trainer.num_training_batches
+    assert steps == TINY_EPOCH_STEPS  # else the budget's evaluations fall mid-epoch
+    times = [callback(cli, "EpochTimer").summary()["time_epoch_s"] for cli in (straight, resumed)]
+    assert len(times[1]) == len(times[0]) == 2
+    assert times[1][epoch] >= steps * SlowSteps.seconds  # every step's sleep, those before the stop included
+    assert times[1][epoch] == pytest.approx(times[0][epoch], rel=0.25)
+    flows = [callback(cli, "TrainingThroughput").history[epoch] for cli in (straight, resumed)]
+    assert flows[1]["docs_per_epoch"] == flows[0]["docs_per_epoch"]
+    assert flows[1]["docs_per_s"] == pytest.approx(flows[0]["docs_per_s"], rel=0.25)
+    energy = callback(resumed, "EnergyTracker")
+    assert sum(energy.energy_per_rank) == pytest.approx(energy.totals["energy_kwh"], rel=1e-9)  # no part left out
+    scores = [callback(cli, "RunSummary").results["val_macro_f1_per_epoch"] for cli in (straight, resumed)]
+    assert scores[1] == pytest.approx(scores[0], abs=1e-6) and len(scores[1]) == 2
 
 
 def test_resumed_run_ends_with_the_same_weights_and_metrics(runs):
@@ -132,9 +188,10 @@ def test_time_and_energy_totals_carry_over(runs):
         if row.get("energy_kwh_total")
     )
     saved = torch.load(killed / "checkpoints/last.ckpt", weights_only=False)["callbacks"]["EnergyTracker"]
-    assert saved["totals"]["energy_kwh"] > first_epoch > 0  # the part of epoch 2 before the kill counts too
+    assert saved["totals"]["energy_kwh"] == pytest.approx(first_epoch, rel=1e-6)  # the ended epoch
+    assert saved["in_epoch"]["energy"] > 0  # and the part of epoch 2 before the kill, which counts too
     tracker = next(cb for cb in resumed.trainer.callbacks if type(cb).__name__ == "EnergyTracker")
-    assert tracker.totals["energy_kwh"] > saved["totals"]["energy_kwh"]
+    assert tracker.totals["energy_kwh"] > saved["totals"]["energy_kwh"] + saved["in_epoch"]["energy"]
 
 
 def test_sampler_skips_the_batches_done_in_the_resumed_epoch_only():
