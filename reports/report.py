@@ -13,6 +13,7 @@ from jsonargparse import CLI
 
 from reports.plots import pareto_plot
 from reports.table import ModelRow, comparability_warnings, load_results, summarize, to_markdown, write_table
+from reports.teacher_cost import teacher_cost, with_all_in_cost
 from utils.wandb_mode import Mode, resolve_wandb_mode
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,9 @@ FIGURES = {
     "co2": ("co2_measured_g", "CO2, measured (g)"),
     "ttq_time": ("time_to_quality_s", "time to 99% of best dev macro-F1 (s)"),
     "ttq_co2": ("co2_to_quality_g", "CO2 to 99% of best dev macro-F1 (g)"),
+    # drawn only with --teacher_logits: a distilled student at its own cost plus its teacher's
+    "all_in_time": ("time_all_in_s", "T all-in, teacher included for KD (s)"),
+    "all_in_co2": ("co2_all_in_g", "CO2 all-in, teacher included for KD (g)"),
 }
 
 
@@ -52,6 +56,8 @@ def log_to_wandb(rows: list[ModelRow], figures: list[Path], folder: Path, projec
         "candidate_checkpoints",
         "time_to_quality_s",
         "co2_to_quality_g",
+        "time_all_in_s",
+        "co2_all_in_g",
         "difference",
         "difference_low",
         "difference_high",
@@ -75,6 +81,7 @@ def report(
     runs: str | list[str],
     baseline: str = "BERT-512",
     out: str | None = None,
+    teacher_logits: str | None = None,
     wandb_project: str = "topicbert",
     wandb_mode: Mode = "auto",
 ) -> list[ModelRow]:
@@ -86,6 +93,9 @@ def report(
         runs: a run folder or ``results.json`` file, or a list of them; folders are searched recursively.
         baseline: the model that retention (Rtn) is measured against.
         out: output folder; defaults to ``<first runs folder>/report``.
+        teacher_logits: the logits file the distilled runs learned from; its teacher's run must be
+            among ``runs``. Adds the all-in costs (a distilled student's plus its teacher's fit and
+            labelling) as columns and fronts.
         wandb_project: W&B project for the table and plots.
         wandb_mode: ``auto`` (online when possible, else offline), ``online``, ``offline`` or ``disabled``.
     """
@@ -94,11 +104,16 @@ def report(
     if not results:
         raise SystemExit(f"error: no finished runs (results.json with status 'complete') under {', '.join(runs)}.")
     folder = Path(out or Path(runs[0]) / "report")
+    notes = []
+    if teacher_logits:
+        teacher = teacher_cost(teacher_logits, results)
+        results = with_all_in_cost(results, teacher)
+        notes.append(teacher.note())
     rows = summarize(results, baseline)
     warnings = comparability_warnings(results)
     for warning in warnings:
         log.warning(warning)
-    markdown, table = write_table(rows, folder, warnings)
+    markdown, table = write_table(rows, folder, warnings, notes)
     figures = []
     for dataset in sorted({r.dataset for r in rows}):
         subset = [r for r in rows if r.dataset == dataset]
@@ -107,7 +122,7 @@ def report(
             figure = pareto_plot(subset, dataset_runs, cost, label, folder / f"pareto_{key}_{dataset}.png")
             figures += [figure] if figure else []
     where = log_to_wandb(rows, figures, folder, wandb_project, wandb_mode)
-    print(to_markdown(rows, warnings))
+    print(to_markdown(rows, warnings, notes))
     print(f"Table: {markdown}, {table}")
     print("Figures: " + ", ".join(str(p) for p in figures))
     print(f"W&B: {where}")

@@ -53,6 +53,8 @@ class ModelRow:
     candidate_checkpoints: float = math.nan
     time_to_quality_s: float = math.nan
     co2_to_quality_g: float = math.nan
+    time_all_in_s: float = math.nan  # with a distilled student's teacher (reports.teacher_cost)
+    co2_all_in_g: float = math.nan
     lr: str = "-"
     difference: float | None = None
     difference_low: float | None = None
@@ -180,6 +182,8 @@ def summarize(results: list[dict], baseline: str = "BERT-512") -> list[ModelRow]
                 candidate_checkpoints=_mean([r.get("candidate_checkpoints") for r in runs]),
                 time_to_quality_s=_mean([r.get("time_to_quality_s") for r in runs]),
                 co2_to_quality_g=_mean([r.get("co2_to_quality_g") for r in runs]),
+                time_all_in_s=_mean([r.get("time_all_in_s") for r in runs]),
+                co2_all_in_g=_mean([r.get("co2_all_in_g") for r in runs]),
                 lr=_shared([(r.get("hparams") or {}).get("lr", r.get("C")) for r in runs]),
             )
         )
@@ -216,7 +220,7 @@ def comparability_warnings(results: list[dict]) -> list[str]:
                 warnings.append(
                     f"{dataset}: rows differ in {what}; only rows of one {what} are one comparison ({listed})."
                 )
-        warnings += machine_speed_warning(dataset, groups)
+        warnings += machine_speed_warning(dataset, groups) + hardware_warning(dataset, groups)
     return warnings
 
 
@@ -242,6 +246,21 @@ def machine_speed_warning(dataset: str, groups: dict[str, list[dict]]) -> list[s
     return [
         f"{dataset}: runs were timed on machines {max(every) / min(every):.2f}x apart in measured fp32 matmul "
         f"speed, so their times, energy and CO2 are not one comparison ({listed})."
+    ]
+
+
+def hardware_warning(dataset: str, groups: dict[str, list[dict]]) -> list[str]:
+    """A line when the runs (any row, any seed) name more than one processor: the fp32 probe reads
+    only large matrix products, and hosts it rates alike can differ several-fold on other work (an
+    LSTM's small sequential steps ran 3x slower on one 2-core host than on another of equal reading)."""
+    names = {m: sorted({r["hardware"] for r in runs if r.get("hardware")}) for m, runs in groups.items()}
+    names = {m: v for m, v in names.items() if v}
+    if len({name for values in names.values() for name in values}) <= 1:
+        return []
+    listed = "; ".join(f"{m}: {' + '.join(v)}" for m, v in names.items())
+    return [
+        f"{dataset}: runs were timed on different processors, so their times, energy and CO2 are not one "
+        f"comparison ({listed})."
     ]
 
 
@@ -285,15 +304,16 @@ def _retention(r: ModelRow) -> str:
     return f"{100 * r.retention:.2f}%{interval}"
 
 
-def to_markdown(rows: list[ModelRow], warnings: Sequence[str] = ()) -> str:
+def to_markdown(rows: list[ModelRow], warnings: Sequence[str] = (), notes: Sequence[str] = ()) -> str:
+    """The table, its legend and ``notes`` (what its columns count), then ``warnings``."""
     head = (
         "| dataset | model | seeds | lr / C | budget | epochs | steps | docs seen | real tokens seen | candidates | "
         "macro-F1 | micro-F1 | "
         "Δ macro-F1 [95% CI] | Δ micro-F1 [95% CI] | Rtn [95% CI] | "
         "T_epoch (s) | T (s) | T to 99% (s) | CO2 (g) | CO2 to 99% (g) | "
-        "CO2 paper eq. (g) | energy (kWh) |"
+        "CO2 paper eq. (g) | energy (kWh) | T all-in (s) | CO2 all-in (g) |"
     )
-    lines = [head, "|" + "---|" * 22]
+    lines = [head, "|" + "---|" * 24]
     for r in rows:
         macro = _difference(r.difference, r.difference_low, r.difference_high, r.significant)
         micro = _difference(r.micro_difference, r.micro_difference_low, r.micro_difference_high, r.micro_significant)
@@ -304,23 +324,27 @@ def to_markdown(rows: list[ModelRow], warnings: Sequence[str] = ()) -> str:
             f"{r.f1_mean:.3f} ± {r.f1_std:.3f} | {_cell(r.micro_f1_mean, '.3f')} | "
             f"{macro} | {micro} | {_retention(r)} | {_cell(r.time_epoch_s, '.4g')} | {_cell(r.time_total_s, '.4g')} | "
             f"{_cell(r.time_to_quality_s, '.4g')} | {_cell(r.co2_measured_g, '.3g')} | "
-            f"{_cell(r.co2_to_quality_g, '.3g')} | {_cell(r.co2_paper_eq_g, '.3g')} | {_cell(r.energy_kwh, '.3g')} |"
+            f"{_cell(r.co2_to_quality_g, '.3g')} | {_cell(r.co2_paper_eq_g, '.3g')} | {_cell(r.energy_kwh, '.3g')} | "
+            f"{_cell(r.time_all_in_s, '.4g')} | {_cell(r.co2_all_in_g, '.3g')} |"
         )
-    notes = [
+    legend = [
         "",
         "Δ: paired difference to the baseline row (bootstrap over seeds and test documents, 95%); "
         "* marks an interval that excludes 0. T / CO2 to 99%: until dev macro-F1 first reached 99% of "
         "the run's own best.",
+        *notes,
     ]
-    notes += [f"> **Warning:** {w}" for w in warnings]
-    return "\n".join(lines + notes) + "\n"
+    legend += [f"> **Warning:** {w}" for w in warnings]
+    return "\n".join(lines + legend) + "\n"
 
 
-def write_table(rows: list[ModelRow], folder: Path, warnings: Sequence[str] = ()) -> tuple[Path, Path]:
+def write_table(
+    rows: list[ModelRow], folder: Path, warnings: Sequence[str] = (), notes: Sequence[str] = ()
+) -> tuple[Path, Path]:
     """``table3.md`` and ``table3.csv`` in ``folder``, written atomically."""
     markdown, table = folder / "table3.md", folder / "table3.csv"
     with atomic_write(markdown) as f:
-        f.write(to_markdown(rows, warnings))
+        f.write(to_markdown(rows, warnings, notes))
     with atomic_write(table) as f:
         writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
         writer.writeheader()

@@ -13,7 +13,8 @@
 #    every run at one budget of optimiser steps with 8 dev evaluations (candidate checkpoints):
 #    R8 2,496 steps (32 epochs of train = 8 epochs of the 4x transfer set, the students' configs);
 #    Reuters 1,760 steps (16 epochs of train = 4 of the transfer set, halved to fit 2 CPU cores);
-# 5. one report of students, teacher and baselines against the teacher (also logged to W&B).
+# 5. one report of students, teacher and baselines against the teacher (also logged to W&B), with
+#    each distilled student's all-in cost (its teacher's fit and labelling added).
 #
 # Everything lands in benchmarks/<dataset>-kd and is committed as it lands: each run's results.json
 # and test predictions, the dev choices, the teacher's logits and the reports. Checkpoints and logs
@@ -127,6 +128,6 @@ print(settings_name(json.load(open(sys.argv[1]))['chosen']))" "$out/$family/sear
 done
 
 $python -m reports.report "$(list "$teacher_run" "${students[@]}" "$out/baselines/$dataset")" --baseline "$model" \
-  --out "$out/report"
+  --teacher_logits "$logits" --out "$out/report"
 exit
 }

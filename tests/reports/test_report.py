@@ -128,7 +128,8 @@ def test_runs_without_a_cost_show_a_dash_and_stay_off_that_plot(tmp_path):
         (tmp_path / f"run{i}" / "results.json").write_text(json.dumps(r))
     report([str(tmp_path)], out=str(tmp_path / "out"), wandb_mode="disabled")
     line = next(x for x in (tmp_path / "out" / "table3.md").read_text().splitlines() if "SVM" in x)
-    assert line.endswith("| - | 4 | - | - | - | - | - |")  # T measured; no T_epoch, CO2 or energy
+    # T measured; no T_epoch, CO2, energy, nor all-in costs (no teacher given)
+    assert line.endswith("| - | 4 | - | - | - | - | - | - | - |")
     assert (tmp_path / "out" / "pareto_co2_r8.png").is_file()
     rows = summarize([svm])
     assert pareto_plot(rows, [svm], "co2_measured_g", "CO2", tmp_path / "none.png") is None
@@ -215,6 +216,19 @@ def test_runs_timed_on_machines_of_different_speed_are_flagged():
     resumed = fast | {"machine_fp32_tflops_segments": [0.10, 0.15]}
     (warning,) = comparability_warnings([result("A", 1, 0.9, 1, 1) | resumed, result("B", 1, 0.9, 1, 1) | fast])
     assert "1.50x apart" in warning and "A: 100-150 GFLOP/s" in warning
+
+
+def test_runs_timed_on_different_processors_are_flagged_whatever_the_probe_reads():
+    xeon, epyc = {"hardware": "2 CPU cores (Xeon)"}, {"hardware": "2 CPU cores (EPYC)"}
+    probe = {"machine_fp32_tflops": 0.17}  # one reading: the speed check stays silent
+    results = [result("A", 1, 0.9, 1, 1) | xeon | probe, result("A", 2, 0.9, 1, 1) | epyc | probe]
+    (warning,) = comparability_warnings([*results, result("B", 1, 0.8, 1, 1) | epyc])
+    assert (
+        "different processors" in warning
+        and "A: 2 CPU cores (EPYC) + 2 CPU cores (Xeon); B: 2 CPU cores (EPYC)" in warning
+    )
+    assert comparability_warnings([result("A", 1, 0.9, 1, 1) | epyc, result("B", 1, 0.8, 1, 1) | epyc | probe]) == []
+    assert comparability_warnings([result("A", 1, 0.9, 1, 1) | epyc, result("SVM", 1, 0.8, 1, 1)]) == []  # none named
 
 
 def test_equal_budgets_and_splits_give_no_warning():
