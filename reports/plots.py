@@ -12,6 +12,14 @@ import matplotlib.pyplot as plt
 
 from reports.table import ModelRow, pareto_front
 
+LOG_SPREAD = 50  # costs spanning more than this factor are drawn on a log axis
+
+
+def x_scale(costs: list[float]) -> str:
+    """``log`` when the costs span more than ``LOG_SPREAD`` (a tf-idf SVM's seconds beside a BiLSTM's
+    hour would crowd every cheap model into one corner), else ``linear``."""
+    return "log" if min(costs) > 0 and max(costs) > LOG_SPREAD * min(costs) else "linear"
+
 
 def pareto_plot(rows: list[ModelRow], runs: list[dict], cost: str, label: str, path: Path) -> Path | None:
     """Scatter of every run (small) and every model's mean (large, labelled) of one dataset, with the
@@ -60,6 +68,7 @@ def pareto_plot(rows: list[ModelRow], runs: list[dict], cost: str, label: str, p
         linewidths=1.5,
         zorder=4,
     )
+    ax.set_xscale(x_scale([*xs, *(r[cost] for r in runs)]))
     ax.set_xlabel(label)
     ax.set_ylabel("test macro-F1")
     ax.set_title(f"{rows[0].dataset}: macro-F1 vs {label}")

@@ -212,7 +212,7 @@ def comparability_warnings(results: list[dict]) -> list[str]:
     for dataset in sorted({r["dataset"] for r in results}):
         groups = {model: runs for (d, model), runs in group_runs(results).items() if d == dataset}
         for key, what in COMPARED.items():
-            values = {model: _shared([r.get(key) for r in runs]) for model, runs in groups.items()}
+            values = {model: _shared([_rounded(r.get(key)) for r in runs]) for model, runs in groups.items()}
             values = {model: v for model, v in values.items() if v != "-"}
             if len(set(values.values())) > 1:
                 by_value = {v: [m for m, mv in values.items() if mv == v] for v in sorted(set(values.values()))}
@@ -222,6 +222,14 @@ def comparability_warnings(results: list[dict]) -> list[str]:
                 )
         warnings += machine_speed_warning(dataset, groups) + hardware_warning(dataset, groups)
     return warnings
+
+
+def _rounded(value):
+    """A recorded setting with its floats at 3 significant digits: two hosts of one kind report their
+    memory as 23.5402 and 23.5401 GB, which is one cost set-up, not two."""
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return float(f"{value:.3g}") if isinstance(value, float) else value
 
 
 MACHINE_SPREAD = 1.3  # fastest over slowest measured machine beyond which times are not one comparison

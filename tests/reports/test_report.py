@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from reports.plots import pareto_plot
+from reports.plots import pareto_plot, x_scale
 from reports.report import report
 from reports.table import comparability_warnings, load_results, model_order, pareto_front, summarize, to_markdown
 from utils.predictions import DocumentPredictions
@@ -44,6 +44,12 @@ def test_pareto_front_keeps_only_undominated_points():
     assert pareto_front(costs, scores) == [2, 0, 1]
     assert pareto_front([1.0], [0.5]) == [0]
     assert pareto_front([5, 5], [0.7, 0.7]) == [0]  # a tie is not an improvement
+
+
+def test_costs_spanning_orders_of_magnitude_get_a_log_axis():
+    assert x_scale([3.0, 20.0, 4000.0]) == "log"
+    assert x_scale([957.0, 1082.0]) == "linear"
+    assert x_scale([0.0, 4000.0]) == "linear"  # a zero cost has no place on a log axis
 
 
 def test_table3_means_std_and_retention():
@@ -238,3 +244,6 @@ def test_equal_budgets_and_splits_give_no_warning():
     results[1] = results[1] | {"cost_setup": {"pue": 1.5}}
     (warning,) = comparability_warnings(results)
     assert "cost set-up" in warning and '"pue": 1.5' in warning
+    results[1] = results[1] | {"cost_setup": {"pue": 1.0, "ram_total_gb": 23.5402}}
+    results[0] = results[0] | {"cost_setup": {"pue": 1.0, "ram_total_gb": 23.5401}}  # one kind of host
+    assert comparability_warnings(results) == []
