@@ -88,7 +88,7 @@ class TeacherLogitsWriter(DocumentOutputWriter):
             "checkpoint": Path(checkpoint).name if checkpoint else None,
             "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
             "dev_macro_f1": saved_dev_macro_f1(saved),
-            "labelling_time_s": round(time.perf_counter() - self.started, 1),
+            "labelling_time_s": round(time.perf_counter() - self.started, 3),  # ms: a tiny set labels in under 0.05 s
         }
         split = "file" if dm.predict_file else dm.predict_split
         TeacherLogits(

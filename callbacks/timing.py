@@ -6,7 +6,7 @@ import statistics
 import time
 
 from callbacks.telemetry import ClockedCallback
-from utils.hardware import machine_speed
+from utils.hardware import machine_id, machine_speed
 
 
 class EpochTimer(ClockedCallback):
@@ -37,10 +37,12 @@ class EpochTimer(ClockedCallback):
         self.earlier_s = 0.0  # training time of the runs this one resumed
         self.machine_tflops: float | None = None
         self.speeds: list[float] = []  # the machine reading of each part of a resumed run, this one last
+        self.machines: list[str] = []  # the machine (utils.hardware.machine_id) of each part
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.machine_tflops = machine_speed(pl_module.device)
         self.speeds.append(self.machine_tflops)
+        self.machines.append(machine_id())
         super().on_train_start(trainer, pl_module)
         self.fit_start = time.perf_counter()
         self.total_s = None
@@ -96,6 +98,7 @@ class EpochTimer(ClockedCallback):
             "time_batch_mean_s": self.timed_s / self.timed_batches if self.timed_batches else None,
             "machine_fp32_tflops": self.machine_tflops,
             "machine_fp32_tflops_segments": list(self.speeds),
+            "machine_ids": list(self.machines),
         }
 
     def state_dict(self) -> dict:
@@ -108,6 +111,7 @@ class EpochTimer(ClockedCallback):
             "timed_s": self.timed_s + in_epoch,  # a run resumed mid-epoch keeps the part before the stop
             "elapsed_s": elapsed,
             "speeds": self.speeds,
+            "machines": self.machines,
         } | self.clock_state()
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -119,4 +123,5 @@ class EpochTimer(ClockedCallback):
         self.earlier_s = state_dict.get("elapsed_s", 0.0)
         self.speeds = list(state_dict.get("speeds", []))
         self.machine_tflops = self.speeds[-1] if self.speeds else None  # the last part that trained
+        self.machines = list(state_dict.get("machines", []))
         self.load_clock_state(state_dict)

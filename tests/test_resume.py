@@ -13,6 +13,7 @@ import torch
 from cli import main
 from datamodules.batching import LengthBucketBatchSampler
 from tests.conftest import ROOT, job_folder, tiny_args
+from utils.hardware import machine_id
 
 
 class KillAt(pl.Callback):
@@ -181,6 +182,7 @@ def test_time_and_energy_totals_carry_over(runs):
     assert summary["time_total_s"] > timer.earlier_s > 0  # and so does its training time
     killed_speed, resumed_speed = summary["machine_fp32_tflops_segments"]  # each part's machine, this one last
     assert resumed_speed == summary["machine_fp32_tflops"] and killed_speed > 0
+    assert summary["machine_ids"] == [machine_id(), machine_id()]  # both parts ran here
     killed = job_folder(home) / "version_0"
     first_epoch = max(
         float(row["energy_kwh_total"])

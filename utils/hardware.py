@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import time
+import uuid
 from pathlib import Path
 from typing import Literal
 
@@ -102,6 +104,15 @@ def machine_speed(device: torch.device) -> float:
     """The short fp32 matmul reading every run records (``machine_fp32_tflops``), in TFLOP/s: hosts
     sold under one name can differ several-fold, and times are only compared between like hosts."""
     return measured_matmul_tflops(device, torch.float32, size=PROBE_SIZE)
+
+
+def machine_id() -> str:
+    """Twelve hex digits naming this machine since it booted (host name and the kernel's boot id):
+    runs that share it were timed on one machine. Virtual hosts of one CPU name and one probe
+    reading have run the same job 1.55x apart, so neither the name nor the probe can tell."""
+    boot = Path("/proc/sys/kernel/random/boot_id")
+    since = boot.read_text().strip() if boot.is_file() else str(uuid.getnode())
+    return hashlib.sha256(f"{platform.node()}/{since}".encode()).hexdigest()[:12]
 
 
 if __name__ == "__main__":  # python -m utils.hardware: this host's speed before a study's timed runs

@@ -211,17 +211,17 @@ def test_report_warns_in_the_table_and_on_the_console_when_budgets_or_dev_splits
 
 
 def test_runs_timed_on_machines_of_different_speed_are_flagged():
-    fast, slow = {"machine_fp32_tflops": 0.15}, {"machine_fp32_tflops": 0.10}
+    fast, slow = {"machine_fp32_tflops": 0.16}, {"machine_fp32_tflops": 0.10}
     results = [result("A", 1, 0.9, 1, 1) | fast, result("A", 2, 0.9, 1, 1) | slow, result("B", 1, 0.8, 1, 1) | fast]
     (warning,) = comparability_warnings(results)
-    assert "1.50x apart" in warning and "A: 100-150 GFLOP/s" in warning and "B: 150-150 GFLOP/s" in warning
-    results[1] = results[1] | {"machine_fp32_tflops": 0.14}  # within the spread of one machine
+    assert "1.60x apart" in warning and "A: 100-160 GFLOP/s" in warning and "B: 160-160 GFLOP/s" in warning
+    results[1] = results[1] | {"machine_fp32_tflops": 0.12}  # 1.33x: within the spread of one machine
     assert comparability_warnings(results) == []
     assert comparability_warnings([result("A", 1, 0.9, 1, 1), result("B", 1, 0.9, 1, 1) | slow]) == []
     # a run resumed on a slower host: its parts' readings count, not only the last one's
-    resumed = fast | {"machine_fp32_tflops_segments": [0.10, 0.15]}
+    resumed = fast | {"machine_fp32_tflops_segments": [0.10, 0.16]}
     (warning,) = comparability_warnings([result("A", 1, 0.9, 1, 1) | resumed, result("B", 1, 0.9, 1, 1) | fast])
-    assert "1.50x apart" in warning and "A: 100-150 GFLOP/s" in warning
+    assert "1.60x apart" in warning and "A: 100-160 GFLOP/s" in warning
 
 
 def test_runs_timed_on_different_processors_are_flagged_whatever_the_probe_reads():
@@ -235,6 +235,17 @@ def test_runs_timed_on_different_processors_are_flagged_whatever_the_probe_reads
     )
     assert comparability_warnings([result("A", 1, 0.9, 1, 1) | epyc, result("B", 1, 0.8, 1, 1) | epyc | probe]) == []
     assert comparability_warnings([result("A", 1, 0.9, 1, 1) | epyc, result("SVM", 1, 0.8, 1, 1)]) == []  # none named
+
+
+def test_runs_timed_on_different_machines_are_flagged_by_their_ids():
+    first, second = {"machine_ids": ["aaa"]}, {"machine_ids": ["bbb"]}
+    results = [result("A", 1, 0.9, 1, 1) | first, result("B", 1, 0.8, 1, 1) | second, result("C", 1, 0.8, 1, 1)]
+    (warning,) = comparability_warnings(results)
+    assert "timed on 2 machines" in warning and "(A: aaa; B: bbb)" in warning  # C recorded none
+    resumed = {"machine_ids": ["aaa", "bbb"]}  # a run stopped on one machine and resumed on another
+    (warning,) = comparability_warnings([result("A", 1, 0.9, 1, 1) | resumed])
+    assert "(A: aaa, bbb)" in warning
+    assert comparability_warnings([result("A", 1, 0.9, 1, 1) | first, result("B", 1, 0.8, 1, 1) | first]) == []
 
 
 def test_equal_budgets_and_splits_give_no_warning():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from utils.hardware import hardware_precision, matmul_kind, peak_tflops
+from utils.hardware import hardware_precision, machine_id, matmul_kind, peak_tflops
 
 CUDA = torch.device("cuda", 0)
 
@@ -73,6 +73,10 @@ def test_precision_follows_the_hardware(monkeypatch):
     assert hardware_precision("cpu") == "32-true"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert hardware_precision("gpu") == "16-mixed"
+
+
+def test_the_machine_id_is_stable_and_short():
+    assert re.fullmatch(r"[0-9a-f]{12}", machine_id()) and machine_id() == machine_id()
 
 
 def test_the_command_prints_this_hosts_probe_reading():
