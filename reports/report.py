@@ -12,7 +12,15 @@ from typing import Literal, cast
 from jsonargparse import CLI
 
 from reports.plots import pareto_plot
-from reports.table import ModelRow, comparability_warnings, load_results, summarize, to_markdown, write_table
+from reports.table import (
+    ModelRow,
+    comparability_warnings,
+    load_results,
+    multi_label_datasets,
+    summarize,
+    to_markdown,
+    write_table,
+)
 from reports.teacher_cost import teacher_cost, with_all_in_cost
 from utils.wandb_mode import Mode, resolve_wandb_mode
 
@@ -28,8 +36,11 @@ FIGURES = {
 }
 
 
-def log_to_wandb(rows: list[ModelRow], figures: list[Path], folder: Path, project: str, mode: Mode) -> str:
-    """The table, a scatter per cost and the PNG figures as one W&B run (job type ``report``)."""
+def log_to_wandb(
+    rows: list[ModelRow], figures: list[Path], folder: Path, project: str, mode: Mode, micro: bool = False
+) -> str:
+    """The table, a scatter per cost (and per cost against micro-F1 when ``micro``) and the PNG
+    figures as one W&B run (job type ``report``)."""
     import wandb
 
     resolved, reason = resolve_wandb_mode(mode)
@@ -62,6 +73,7 @@ def log_to_wandb(rows: list[ModelRow], figures: list[Path], folder: Path, projec
         "difference_low",
         "difference_high",
         "micro_f1_mean",
+        "micro_f1_std",
         "micro_difference",
         "micro_difference_low",
         "micro_difference_high",
@@ -71,6 +83,10 @@ def log_to_wandb(rows: list[ModelRow], figures: list[Path], folder: Path, projec
     logged: dict[str, object] = {"table3": table}
     for key, (cost, label) in FIGURES.items():
         logged[f"pareto_{key}"] = wandb.plot.scatter(table, cost, "f1_mean", title=f"macro-F1 vs {label}")
+        if micro:
+            logged[f"pareto_micro_{key}"] = wandb.plot.scatter(
+                table, cost, "micro_f1_mean", title=f"micro-F1 vs {label}"
+            )
     logged |= {f"figure_{p.stem}": wandb.Image(str(p)) for p in figures}
     run.log(logged)
     run.finish()
@@ -86,8 +102,8 @@ def report(
     wandb_mode: Mode = "auto",
 ) -> list[ModelRow]:
     """Table 3 (markdown and CSV) and Pareto plots (F1 vs time, vs CO2, and vs the time and CO2 to
-    99% of the best dev score) from runs' ``results.json``; warns where the rows compared differ in
-    budget, dev split or cost set-up.
+    99% of the best dev score; macro-F1, and micro-F1 too for a multi-label dataset) from runs'
+    ``results.json``; warns where the rows compared differ in budget, dev split or cost set-up.
 
     Args:
         runs: a run folder or ``results.json`` file, or a list of them; folders are searched recursively.
@@ -115,13 +131,18 @@ def report(
         log.warning(warning)
     markdown, table = write_table(rows, folder, warnings, notes)
     figures = []
+    multi_label = multi_label_datasets(results)
     for dataset in sorted({r.dataset for r in rows}):
         subset = [r for r in rows if r.dataset == dataset]
         dataset_runs = [r for r in results if r["dataset"] == dataset]
-        for key, (cost, label) in FIGURES.items():
-            figure = pareto_plot(subset, dataset_runs, cost, label, folder / f"pareto_{key}_{dataset}.png")
-            figures += [figure] if figure else []
-    where = log_to_wandb(rows, figures, folder, wandb_project, wandb_mode)
+        # micro-F1 too where labels are many and uneven: it weighs the frequent ones, macro the rare
+        prefixes = {"macro": ""} | ({"micro": "micro_"} if dataset in multi_label else {})
+        for score, prefix in prefixes.items():
+            for key, (cost, label) in FIGURES.items():
+                path = folder / f"pareto_{prefix}{key}_{dataset}.png"
+                figure = pareto_plot(subset, dataset_runs, cost, label, path, score)
+                figures += [figure] if figure else []
+    where = log_to_wandb(rows, figures, folder, wandb_project, wandb_mode, micro=bool(multi_label))
     print(to_markdown(rows, warnings, notes))
     print(f"Table: {markdown}, {table}")
     print("Figures: " + ", ".join(str(p) for p in figures))

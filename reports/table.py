@@ -53,6 +53,7 @@ class ModelRow:
     candidate_checkpoints: float = math.nan
     time_to_quality_s: float = math.nan
     co2_to_quality_g: float = math.nan
+    micro_f1_std: float = math.nan
     time_all_in_s: float = math.nan  # with a distilled student's teacher (reports.teacher_cost)
     co2_all_in_g: float = math.nan
     lr: str = "-"
@@ -96,12 +97,24 @@ def _mean(values: list) -> float:
     return statistics.fmean(values) if values else float("nan")
 
 
+def _std(values: list) -> float:
+    """The spread over seeds as ``f1_std`` gives it (0 for one run), NaN where a run lacks the figure."""
+    if not values or any(v is None for v in values):
+        return float("nan")
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def _shared(values: list) -> str:
     """The one value every run of a row has, ``mixed`` when they differ, ``-`` when none has it."""
     present = {json.dumps(v, sort_keys=True) if not isinstance(v, str) else v for v in values if v is not None}
     if not present:
         return "-"
     return present.pop() if len(present) == 1 else "mixed"
+
+
+def multi_label_datasets(results: list[dict]) -> set[str]:
+    """Datasets any of whose runs trained multi-label: their micro-F1 gets fronts of its own."""
+    return {r["dataset"] for r in results if (r.get("hparams") or {}).get("multi_label")}
 
 
 def group_runs(results: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -166,7 +179,7 @@ def summarize(results: list[dict], baseline: str = "BERT-512") -> list[ModelRow]
                 model,
                 len(runs),
                 statistics.fmean(f1),
-                statistics.stdev(f1) if len(f1) > 1 else 0.0,
+                _std(f1),
                 None,
                 _mean([r.get("time_epoch_mean_s") for r in runs]),
                 _mean([r.get("time_total_s") for r in runs]),
@@ -175,6 +188,7 @@ def summarize(results: list[dict], baseline: str = "BERT-512") -> list[ModelRow]
                 _mean([r.get("energy_kwh") for r in runs]),
                 _mean([r.get("test_micro_f1") for r in runs]),
                 budget=_shared([r.get("budget") for r in runs]),
+                micro_f1_std=_std([r.get("test_micro_f1") for r in runs]),
                 epochs=_mean([r.get("epochs") for r in runs]),
                 optimizer_steps=_mean([r.get("optimizer_steps") for r in runs]),
                 documents_seen=_mean([r.get("documents_seen") for r in runs]),
@@ -313,6 +327,11 @@ def _cell(value: float, spec: str) -> str:
     return "-" if math.isnan(value) else format(value, spec)
 
 
+def _with_std(mean: float, std: float) -> str:
+    """``0.974 ± 0.003``, the mean alone where the spread is unknown, "-" where neither is."""
+    return _cell(mean, ".3f") + ("" if math.isnan(std) or math.isnan(mean) else f" ± {std:.3f}")
+
+
 def _difference(difference: float | None, low: float | None, high: float | None, significant: bool | None) -> str:
     """``+0.012 [-0.003, +0.027]``, starred where the interval excludes 0."""
     if difference is None or low is None or high is None:
@@ -349,7 +368,7 @@ def to_markdown(rows: list[ModelRow], warnings: Sequence[str] = (), notes: Seque
             f"| {r.dataset} | {r.model} | {r.seeds} | {r.lr} | {r.budget} | {_cell(r.epochs, '.3g')} | "
             f"{_cell(r.optimizer_steps, '.0f')} | {_cell(r.documents_seen, '.0f')} | {_cell(r.tokens_seen, '.4g')} | "
             f"{_cell(r.candidate_checkpoints, '.0f')} | "
-            f"{r.f1_mean:.3f} ± {r.f1_std:.3f} | {_cell(r.micro_f1_mean, '.3f')} | "
+            f"{r.f1_mean:.3f} ± {r.f1_std:.3f} | {_with_std(r.micro_f1_mean, r.micro_f1_std)} | "
             f"{macro} | {micro} | {_retention(r)} | {_cell(r.time_epoch_s, '.4g')} | {_cell(r.time_total_s, '.4g')} | "
             f"{_cell(r.time_to_quality_s, '.4g')} | {_cell(r.co2_measured_g, '.3g')} | "
             f"{_cell(r.co2_to_quality_g, '.3g')} | {_cell(r.co2_paper_eq_g, '.3g')} | {_cell(r.energy_kwh, '.3g')} | "

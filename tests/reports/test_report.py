@@ -1,10 +1,11 @@
 import csv
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from reports.plots import pareto_plot, x_scale
+from reports.plots import pareto_plot, place_labels, x_scale
 from reports.report import report
 from reports.table import comparability_warnings, load_results, model_order, pareto_front, summarize, to_markdown
 from utils.predictions import DocumentPredictions
@@ -62,7 +63,7 @@ def test_table3_means_std_and_retention():
     assert topic128.time_total_s == 60 and topic128.co2_paper_eq_g == 12
     assert topic64.seeds == 1 and topic64.f1_std == 0.0
     table = to_markdown(rows)
-    assert "| 0.940 ± 0.014 | 0.970 | - | - | 103.30% |" in table  # no predictions saved: no interval
+    assert "| 0.940 ± 0.014 | 0.970 ± 0.014 | - | - | 103.30% |" in table  # no predictions saved: no interval
     assert "| r8 | TopicBERT-64 | 1 | - | - | - | - | - | - | - | 0.890 ± 0.000 | - | - | - | 97.80% |" in table
 
 
@@ -99,6 +100,37 @@ def test_report_writes_table_csv_and_both_pareto_plots(tmp_path):
         assert next(csv.DictReader(f))["model"] == "BERT-512"
     for name in ("pareto_time_r8.png", "pareto_co2_r8.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_multi_label_dataset_gets_micro_f1_fronts_beside_its_macro_ones(tmp_path):
+    reuters = [
+        {**result(model, seed, f1, t, 1, dataset="reuters21578", micro=micro), "hparams": {"multi_label": True}}
+        for model, seed, f1, t, micro in [("KimCNN", 1, 0.40, 50, 0.80), ("KimCNN", 2, 0.42, 52, 0.84)]
+    ]
+    for i, r in enumerate([*HAND_MADE, *reuters]):
+        (tmp_path / f"run{i}").mkdir()
+        (tmp_path / f"run{i}" / "results.json").write_text(json.dumps(r))
+    rows = report([str(tmp_path)], out=str(tmp_path / "out"), wandb_mode="disabled")
+    kimcnn = next(r for r in rows if r.model == "KimCNN")
+    assert kimcnn.micro_f1_mean == pytest.approx(0.82) and kimcnn.micro_f1_std == pytest.approx(0.028284, abs=1e-6)
+    pngs = {p.name for p in (tmp_path / "out").glob("*.png")}
+    assert {"pareto_micro_time_reuters21578.png", "pareto_time_reuters21578.png", "pareto_time_r8.png"} <= pngs
+    assert not any(name.startswith("pareto_micro_") and name.endswith("_r8.png") for name in pngs)  # single-label
+
+
+def test_names_of_models_close_together_are_placed_apart_and_inside_the_axes():
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=150)
+    xs, ys = [174.0, 184.0, 800.0, 2300.0], [0.921, 0.919, 0.954, 0.943]
+    ax.scatter(xs, ys)
+    ax.set_xscale("log")  # limits left to autoscaling, which settles them only when drawn
+    texts = place_labels(ax, ["BERT-Avg+DTR", "BERT-Avg", "TopicBERT-256", "KD-BiLSTM"], xs, ys)
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    frame = ax.get_window_extent(renderer)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
+    assert texts[3].get_horizontalalignment() == "right"  # the right-most name turns back into the axes
+    plt.close(fig)
 
 
 def test_report_logs_an_offline_wandb_run(tmp_path):
