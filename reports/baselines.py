@@ -7,7 +7,8 @@
 - ``bert-avg``: the frozen encoder's token vectors, mean-pooled, then logistic regression.
 - ``bert-avg-dtr``: the same joined with the NVDM posterior mean (the document-topic representation).
 
-Each classifier's regularisation C is chosen on the dev split by macro-F1.
+Each classifier's regularisation C is chosen on the dev split by macro-F1; on multi-label data each
+label's decision threshold is tuned on dev too, as the models' are.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -30,6 +32,7 @@ from tqdm.auto import tqdm
 
 from datamodules import DocumentDataModule
 from lightning_modules.metrics import classification_metrics, metric_inputs
+from lightning_modules.thresholds import ThresholdTuning, tune_thresholds
 from lightning_modules.topicbert_task import load_nvdm_weights
 from models.nvdm import NVDM
 from models.topicbert import load_encoder
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
+EDGE_STEPS = 2  # how far past its edge the C grid may grow
 Baseline = Literal["tfidf-lr", "tfidf-svm", "bert-avg", "bert-avg-dtr"]
 LABELS = {
     "tfidf-lr": "LR (tf-idf)",
@@ -58,29 +62,78 @@ def scores(dm: DocumentDataModule, split: str, predicted: np.ndarray, prefix: st
     return {k: float(v) for k, v in metrics(*metric_inputs(probs, targets, dm.multi_label)).items()}
 
 
-def one_hot_predictions(classifier, features, dm: DocumentDataModule) -> np.ndarray:
-    """Hard predictions as a documents x labels matrix (probability-like input for the metrics)."""
-    predicted = classifier.predict(features)
+def label_scores(classifier, features) -> np.ndarray:
+    """Per-label scores in [0, 1] for a multi-label classifier: logistic regression's probabilities,
+    the SVM's margins through a sigmoid (0.5 is its own decision boundary)."""
+    if hasattr(classifier, "predict_proba"):
+        return classifier.predict_proba(features)
+    return 1.0 / (1.0 + np.exp(-classifier.decision_function(features)))
+
+
+def decisions(classifier, features, dm: DocumentDataModule, thresholds: np.ndarray | None) -> np.ndarray:
+    """Hard predictions as a documents x labels matrix (probability-like input for the metrics): each
+    label's score against its threshold (multi-label), or the predicted class (single-label)."""
     if dm.multi_label:
-        return predicted.astype(np.float32)
+        assert thresholds is not None  # fit_on_dev gives every multi-label classifier its thresholds
+        return (label_scores(classifier, features) >= thresholds).astype(np.float32)
+    predicted = classifier.predict(features)
     matrix = np.zeros((len(predicted), dm.num_labels), dtype=np.float32)
     matrix[np.arange(len(predicted)), predicted] = 1.0
     return matrix
 
 
-def fit_on_dev(make, features: dict, dm: DocumentDataModule, grid: list[float]) -> tuple[object, float | None, float]:
-    """Train one classifier per C on train, keep the best by dev macro-F1: (classifier, C, dev F1)."""
+@dataclass
+class DevChoice:
+    """A classifier fitted on train with the C (and, multi-label, the thresholds) dev chose."""
+
+    classifier: object
+    c: float
+    dev_macro_f1: float
+    thresholds: np.ndarray | None
+    tried: list[float] = field(default_factory=list)  # every C fitted, in order
+
+
+def fit_on_dev(
+    make,
+    features: dict,
+    dm: DocumentDataModule,
+    grid: list[float],
+    tuning: ThresholdTuning,
+    edge_steps: int = EDGE_STEPS,
+) -> DevChoice:
+    """Train one classifier per C on train and keep the best by dev macro-F1, multi-label ones at
+    thresholds tuned on dev as the models' are (``tuning``). While the best C is the grid's edge, the
+    grid grows past it tenfold (at most ``edge_steps`` times): a choice at the edge is not yet one."""
     labels = dm.views.split("train").labels
     y = labels.astype(int) if dm.multi_label else labels.argmax(1)
-    best: tuple[object, float | None, float] = (None, None, -1.0)
-    for c in grid:
+    dev_gold = torch.from_numpy(dm.views.split("dev").labels)
+    tried: list[DevChoice] = []
+
+    def fit(c: float) -> None:
         model = make(c)
         model = OneVsRestClassifier(model) if dm.multi_label else model
         model.fit(features["train"], y)
-        dev_f1 = scores(dm, "dev", one_hot_predictions(model, features["dev"], dm), "val_")["val_macro_f1"]
-        if dev_f1 > best[2]:
-            best = (model, c, dev_f1)
-    return best
+        thresholds = None
+        if dm.multi_label:
+            dev_scores = torch.from_numpy(label_scores(model, features["dev"]).astype(np.float32))
+            thresholds = tune_thresholds(dev_scores, dev_gold, tuning).numpy()
+        dev_f1 = scores(dm, "dev", decisions(model, features["dev"], dm, thresholds), "val_")["val_macro_f1"]
+        tried.append(DevChoice(model, c, dev_f1, thresholds))
+
+    for c in grid:
+        fit(c)
+    for _ in range(edge_steps):
+        best = max(tried, key=lambda t: t.dev_macro_f1)  # the first of equals
+        cs = [t.c for t in tried]
+        if best.c == max(cs):
+            fit(best.c * 10)
+        elif best.c == min(cs):
+            fit(best.c / 10)
+        else:
+            break
+    chosen = max(tried, key=lambda t: t.dev_macro_f1)
+    chosen.tried = [t.c for t in tried]
+    return chosen
 
 
 def save_test_predictions(dm: DocumentDataModule, predicted: np.ndarray, path: Path) -> None:
@@ -158,6 +211,7 @@ def baselines(
     nvdm_checkpoint: str | None = None,
     models: list[Baseline] = ["tfidf-lr", "tfidf-svm", "bert-avg", "bert-avg-dtr"],  # noqa: B006
     c_grid: list[float] = [0.01, 0.1, 1.0, 10.0, 100.0],  # noqa: B006
+    threshold_tuning: ThresholdTuning = "per_class",
     batch_size: int = 64,
     out: str = "runs/baselines",
 ) -> list[dict]:
@@ -173,7 +227,9 @@ def baselines(
         max_length: tokens per document the encoder reads.
         nvdm_checkpoint: pretrained NVDM for ``bert-avg-dtr``.
         models: which baselines to run.
-        c_grid: regularisation values tried on dev.
+        c_grid: regularisation values tried on dev (grown past its edge while dev picks the edge).
+        threshold_tuning: multi-label thresholds tuned on dev: ``per_class`` as the Reuters models,
+            ``global`` or ``none`` (each label's 0.5).
         batch_size: encoder batch size.
         out: output folder.
     """
@@ -197,9 +253,10 @@ def baselines(
     for name in models:
         start = time.perf_counter()
         features = features_for(name, dm, encoder, nvdm_checkpoint, batch_size)
-        classifier, c, dev_f1 = fit_on_dev(makers[name], features, dm, c_grid)
+        choice = fit_on_dev(makers[name], features, dm, c_grid, threshold_tuning)
+        c, dev_f1 = choice.c, choice.dev_macro_f1
         folder = Path(out) / dm.corpus.name / name
-        predicted = one_hot_predictions(classifier, features["test"], dm)
+        predicted = decisions(choice.classifier, features["test"], dm, choice.thresholds)
         save_test_predictions(dm, predicted, folder / PREDICTIONS_FILENAME)
         result = {
             "model": LABELS[name],
@@ -208,6 +265,8 @@ def baselines(
             "status": "complete",
             "C": c,
             "best_val_macro_f1": dev_f1,
+            "C_tried": choice.tried,
+            **({"threshold_tuning": threshold_tuning} if dm.multi_label else {}),
             "dev_fingerprint": dm.fingerprint("dev"),
             "time_total_s": time.perf_counter() - start,
             **scores(dm, "test", predicted, "test_"),
