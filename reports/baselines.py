@@ -37,6 +37,7 @@ from lightning_modules.topicbert_task import load_nvdm_weights
 from models.nvdm import NVDM
 from models.topicbert import load_encoder
 from utils.files import atomic_write
+from utils.hardware import machine_id
 from utils.predictions import FILENAME as PREDICTIONS_FILENAME
 from utils.predictions import DocumentPredictions
 
@@ -269,6 +270,7 @@ def baselines(
             **({"threshold_tuning": threshold_tuning} if dm.multi_label else {}),
             "dev_fingerprint": dm.fingerprint("dev"),
             "time_total_s": time.perf_counter() - start,
+            "machine_ids": [machine_id()],
             **scores(dm, "test", predicted, "test_"),
             "test_predictions": PREDICTIONS_FILENAME,
             "encoder": encoder if name.startswith("bert") else None,

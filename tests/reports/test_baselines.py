@@ -8,6 +8,7 @@ from sklearn.svm import LinearSVC
 
 from datamodules import DocumentDataModule
 from reports.baselines import baselines, decisions, fit_on_dev, label_scores
+from utils.hardware import machine_id
 
 
 @pytest.fixture(scope="module")
@@ -68,4 +69,5 @@ def test_multi_label_baselines_record_their_tuning_and_every_c_tried(tiny_multil
     )
     saved = json.loads(next(tmp_path.rglob("results.json")).read_text())
     assert saved["threshold_tuning"] == "per_class" and saved["C"] in saved["C_tried"]
+    assert saved["machine_ids"] == [machine_id()]  # its time compares only with runs of this machine
     assert saved["C_tried"][:2] == [0.1, 10.0] and saved["test_micro_f1"] == pytest.approx(written["test_micro_f1"])
