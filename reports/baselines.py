@@ -64,11 +64,13 @@ def scores(dm: DocumentDataModule, split: str, predicted: np.ndarray, prefix: st
 
 
 def label_scores(classifier, features) -> np.ndarray:
-    """Per-label scores in [0, 1] for a multi-label classifier: logistic regression's probabilities,
-    the SVM's margins through a sigmoid (0.5 is its own decision boundary)."""
+    """Per-label scores in [0, 1] for a multi-label classifier: logistic regression's probabilities;
+    the SVM's margins mapped so that its margin band [-1, 1] spans [0, 1] (0.5 is its own boundary).
+    A sigmoid would squeeze the margins into about 0.27 to 0.73, so the threshold grid's low end
+    would mean "every document": on Reuters that gave rare labels thresholds that cost 0.6 micro-F1."""
     if hasattr(classifier, "predict_proba"):
         return classifier.predict_proba(features)
-    return 1.0 / (1.0 + np.exp(-classifier.decision_function(features)))
+    return np.clip((classifier.decision_function(features) + 1.0) / 2.0, 0.0, 1.0)
 
 
 def decisions(classifier, features, dm: DocumentDataModule, thresholds: np.ndarray | None) -> np.ndarray:

@@ -98,6 +98,7 @@ def report(
     baseline: str = "BERT-512",
     out: str | None = None,
     teacher_logits: str | None = None,
+    note: list[str] | None = None,
     wandb_project: str = "topicbert",
     wandb_mode: Mode = "auto",
 ) -> list[ModelRow]:
@@ -112,6 +113,8 @@ def report(
         teacher_logits: the logits file the distilled runs learned from; its teacher's run must be
             among ``runs``. Adds the all-in costs (a distilled student's plus its teacher's fit and
             labelling) as columns and fronts.
+        note: lines to print under the table, for what its runs cannot say of themselves (e.g. that
+            runs from before machine ids were recorded ran on hosts of different speed).
         wandb_project: W&B project for the table and plots.
         wandb_mode: ``auto`` (online when possible, else offline), ``online``, ``offline`` or ``disabled``.
     """
@@ -120,7 +123,7 @@ def report(
     if not results:
         raise SystemExit(f"error: no finished runs (results.json with status 'complete') under {', '.join(runs)}.")
     folder = Path(out or Path(runs[0]) / "report")
-    notes = []
+    notes = list(note or [])
     if teacher_logits:
         teacher = teacher_cost(teacher_logits, results)
         results = with_all_in_cost(results, teacher)

@@ -38,7 +38,7 @@ def test_multi_label_thresholds_are_tuned_on_dev_and_never_lower_its_score(multi
     # per label the tuned threshold maximises its dev F1 over a grid that holds 0.5; at this C the
     # SVM's margins are small and two labels gain by a lower one
     assert tuned.dev_macro_f1 > default.dev_macro_f1 and np.any(tuned.thresholds < 0.5)
-    # at 0.5 a sigmoid of the margin decides as the SVM itself does
+    # at 0.5 the mapped margin decides as the SVM itself does
     predicted = decisions(default.classifier, features["test"], multilabel, default.thresholds)
     np.testing.assert_array_equal(predicted, default.classifier.predict(features["test"]))
     dev_scores = label_scores(tuned.classifier, features["dev"])

@@ -147,6 +147,15 @@ def test_report_logs_an_offline_wandb_run(tmp_path):
     assert images == ["figure_pareto_co2_r8", "figure_pareto_time_r8"]
 
 
+def test_a_note_given_to_the_report_is_printed_under_its_table(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps(HAND_MADE[0]))
+    note = "LogReg ran on another host, about 1.5x faster."
+    report([str(tmp_path)], out=str(tmp_path / "out"), note=[note], wandb_mode="disabled")
+    lines = (tmp_path / "out" / "table3.md").read_text().splitlines()
+    assert note in lines and lines.index(note) > max(i for i, line in enumerate(lines) if line.startswith("| r8 |"))
+
+
 def test_report_without_finished_runs_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no finished runs"):
         report([str(tmp_path)], wandb_mode="disabled")
