@@ -93,7 +93,7 @@ def pareto_plot(
     runs = [r for r in runs if r.get(cost) is not None and r.get(field) is not None]
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=150)
+    fig, ax = plt.subplots(figsize=(7.6, 4.4), dpi=150)
     ax.scatter(
         [r[cost] for r in runs],
         [r[field] for r in runs],
@@ -133,7 +133,8 @@ def pareto_plot(
     ax.set_ylabel(axis)
     ax.set_title(f"{rows[0].dataset}: {axis.removeprefix('test ')} vs {label}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    # beside the axes, not in them: inside it covered whichever point sat in its corner
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     place_labels(ax, [r.model for r in rows], xs, ys)
     path.parent.mkdir(parents=True, exist_ok=True)
