@@ -27,13 +27,20 @@ class KillAt(pl.Callback):
             raise RuntimeError("simulated kill")
 
 
-class SlowSteps(pl.Callback):
-    """Every training step takes at least ``seconds``: epoch times a resume must keep whole."""
+class StepClock(pl.Callback):
+    """The epoch clock's time source in the timed runs: it moves exactly ``seconds`` per training step
+    and stands still otherwise, so the epoch times a resume must keep whole are exact, whatever else
+    shares the host's cores (a real clock's reading is too, but then it depends on the load)."""
 
-    seconds = 0.2
+    seconds = 1.0
+    now = 0.0
+
+    @classmethod
+    def perf_counter(cls) -> float:
+        return cls.now
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        time.sleep(self.seconds)
+        type(self).now += self.seconds
 
 
 def fit(folder, args):
@@ -100,11 +107,13 @@ def timed_runs(tiny_corpus_dir, tiny_encoder_dir, tmp_path_factory):
         *tiny_args(tiny_corpus_dir, tiny_encoder_dir),
         *("--budget.steps", str(2 * TINY_EPOCH_STEPS), "--budget.evaluations", "2"),
         *("--model.init_args.num_topics", "8", "--resume.every_n_train_steps", "4", "--test_after_fit", "false"),
-        "--trainer.callbacks+=tests.test_resume.SlowSteps",
+        "--trainer.callbacks+=tests.test_resume.StepClock",
     ]
-    straight, mid_epoch, _ = kill_and_resume(args, tmp_path_factory.mktemp("straight"), tmp_path_factory.mktemp("mid"))
-    _, at_validation, _ = kill_and_resume(args, None, tmp_path_factory.mktemp("val"), 1, straight=straight)
-    return straight, mid_epoch, at_validation
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("callbacks.telemetry.time", StepClock)  # the epoch clock of every cost callback
+        straight, mid, _ = kill_and_resume(args, tmp_path_factory.mktemp("straight"), tmp_path_factory.mktemp("mid"))
+        _, at_validation, _ = kill_and_resume(args, None, tmp_path_factory.mktemp("val"), 1, straight=straight)
+    return straight, mid, at_validation
 
 
 def callback(cli, name: str):
@@ -122,11 +131,11 @@ def test_the_epoch_a_run_resumes_in_is_measured_whole(timed_runs, stop, epoch):
     assert steps == TINY_EPOCH_STEPS  # else the budget's evaluations fall mid-epoch
     times = [callback(cli, "EpochTimer").summary()["time_epoch_s"] for cli in (straight, resumed)]
     assert len(times[1]) == len(times[0]) == 2
-    assert times[1][epoch] >= steps * SlowSteps.seconds  # every step's sleep, those before the stop included
-    assert times[1][epoch] == pytest.approx(times[0][epoch], rel=0.25)
+    # every step's time, those before the stop included, and none twice
+    assert times[1][epoch] == pytest.approx(times[0][epoch], abs=1e-6) == steps * StepClock.seconds
     flows = [callback(cli, "TrainingThroughput").history[epoch] for cli in (straight, resumed)]
     assert flows[1]["docs_per_epoch"] == flows[0]["docs_per_epoch"]
-    assert flows[1]["docs_per_s"] == pytest.approx(flows[0]["docs_per_s"], rel=0.25)
+    assert flows[1]["docs_per_s"] == pytest.approx(flows[0]["docs_per_s"], rel=1e-6)
     energy = callback(resumed, "EnergyTracker")
     assert sum(energy.energy_per_rank) == pytest.approx(energy.totals["energy_kwh"], rel=1e-9)  # no part left out
     scores = [callback(cli, "RunSummary").results["val_macro_f1_per_epoch"] for cli in (straight, resumed)]
@@ -296,7 +305,6 @@ def test_a_run_killed_by_sigkill_resumes_to_the_same_weights(tiny_corpus_dir, ti
     import signal
     import subprocess
     import sys
-    import time
 
     from tests.conftest import ROOT
 
