@@ -29,8 +29,8 @@ class KillAt(pl.Callback):
 
 class StepClock(pl.Callback):
     """The epoch clock's time source in the timed runs: it moves exactly ``seconds`` per training step
-    and stands still otherwise, so the epoch times a resume must keep whole are exact, whatever else
-    shares the host's cores (a real clock's reading is too, but then it depends on the load)."""
+    and stands still otherwise, so the epoch times a resume must keep whole are exact and do not
+    depend on what else shares the host's cores."""
 
     seconds = 1.0
     now = 0.0
