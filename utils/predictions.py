@@ -112,13 +112,18 @@ def label_counts(gold: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, n
     return tp, fp, fn
 
 
-def macro_f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, *, multi_label: bool) -> np.ndarray:
-    """Macro-F1 over the last axis (labels), with torchmetrics' rule for absent classes; leading
-    axes (e.g. bootstrap iterations) are kept, so many resamples are scored in one call."""
+def label_f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-label F1 (0 for a label with no gold and no prediction) and which labels are present."""
     tp, fp, fn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn))
     denominator = 2 * tp + fp + fn
     present = denominator > 0
-    scores = np.divide(2 * tp, denominator, out=np.zeros_like(denominator), where=present)
+    return np.divide(2 * tp, denominator, out=np.zeros_like(denominator), where=present), present
+
+
+def macro_f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, *, multi_label: bool) -> np.ndarray:
+    """Macro-F1 over the last axis (labels), with torchmetrics' rule for absent classes; leading
+    axes (e.g. bootstrap iterations) are kept, so many resamples are scored in one call."""
+    scores, present = label_f1_from_counts(tp, fp, fn)
     if multi_label:
         return scores.mean(axis=-1)
     weights = present.sum(axis=-1)
