@@ -7,7 +7,8 @@ A teacher misses a label when it predicts it on none of that label's original tr
 (agreement 0 in the ``original`` split of ``teacher_diagnostics.json``): its soft targets never
 teach that label. For each model among the runs, averaged over its seeds: the mean per-label test
 F1 over the missed labels and over the others, and each group's share of macro-F1 (its labels'
-F1 summed, over all labels), so a KD arm's change in macro-F1 splits into the two. Prints the
+F1 summed, over all labels), so a KD arm's change in macro-F1 splits into the two (exactly for
+multi-label runs; single-label macro-F1 skips classes absent from test and predictions). Prints the
 table and writes ``blind_spots.md`` in ``--out`` (default: beside the diagnostics file).
 """
 
@@ -112,7 +113,6 @@ def blind_spots(diagnostics: str, runs: list[str], out: str | None = None) -> li
         labels = len(predictions[0][1].label_names)
     text = to_markdown(rows, missed, labels)
     folder = Path(out) if out else Path(diagnostics).parent
-    folder.mkdir(parents=True, exist_ok=True)
     with atomic_write(folder / "blind_spots.md") as f:
         f.write(text)
     print(text)
